@@ -1,0 +1,105 @@
+"""User-facing errors: a message tied to a place in a ``.agg`` file.
+
+An ``AggSpecError`` is the only exception aggspec raises for a mistake in the
+user's input. It renders as a compiler would::
+
+    model.agg:7:18: error: unknown op 'conv3d'
+            bn relu conv3d(16, 3)
+                    ^~~~~~
+
+Anything else escaping aggspec is a bug in aggspec and is left as a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aggspec.syntax import Span
+
+
+@dataclass(frozen=True)
+class Note:
+    """Extra context for an error, e.g. where the failing definition was called."""
+
+    message: str
+    span: Span | None
+
+
+class AggSpecError(Exception):
+    """A mistake in a spec, located at ``filename:line:col`` (1-based)."""
+
+    def __init__(
+        self,
+        message: str,
+        span: Span | None = None,
+        *,
+        filename: str = "<string>",
+        source: str | None = None,
+        notes: tuple[Note, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.filename = filename
+        self.source = source
+        self.notes = notes
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span else None
+
+    @property
+    def col(self) -> int | None:
+        return self.span.col if self.span else None
+
+    def located(self, filename: str, source: str) -> AggSpecError:
+        """This error, attached to a file (keeps a filename already set)."""
+        if self.source is not None:
+            return self
+        return AggSpecError(self.message, self.span, filename=filename, source=source, notes=self.notes)
+
+    def with_note(self, note: Note) -> AggSpecError:
+        return AggSpecError(
+            self.message,
+            self.span,
+            filename=self.filename,
+            source=self.source,
+            notes=(*self.notes, note),
+        )
+
+    def render(self) -> str:
+        """The full diagnostic: location, message, source line and caret, then notes."""
+        parts = [_diagnostic(self.filename, self.source, self.span, "error", self.message)]
+        for note in self.notes:
+            parts.append(_diagnostic(self.filename, self.source, note.span, "note", note.message))
+        return "\n".join(parts)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def _diagnostic(filename: str, source: str | None, span: Span | None, severity: str, message: str) -> str:
+    if span is None:
+        return f"{filename}: {severity}: {message}"
+    header = f"{filename}:{span.line}:{span.col}: {severity}: {message}"
+    if source is None:
+        return header
+    lines = source.splitlines()
+    if not 1 <= span.line <= len(lines):
+        return header
+    text = lines[span.line - 1]
+    return f"{header}\n{text}\n{caret_line(text, span)}"
+
+
+def caret_line(text: str, span: Span) -> str:
+    """A '^~~~' marker under ``span`` within one line of source ``text``.
+
+    Tabs before the caret are kept so the marker lines up in any terminal.
+    """
+    start = max(span.col - 1, 0)
+    indent = "".join(ch if ch == "\t" else " " for ch in text[:start])
+    if span.end_line == span.line:
+        width = max(span.end_col - span.col, 1)
+    else:
+        width = max(len(text.rstrip()) - start, 1)
+    return indent + "^" + "~" * (width - 1)

@@ -1,0 +1,57 @@
+"""The one-screen summary printed by ``aggspec check``."""
+
+from __future__ import annotations
+
+from aggspec.analysis import parameter_count
+from aggspec.api import Spec
+from aggspec.ops import format_shape
+from aggspec.signature import show_value
+
+__all__ = ["summarize"]
+
+
+def summarize(spec: Spec) -> str:
+    graph = spec.graph
+    lines = [
+        f"network {spec.name}  ({spec.filename})",
+        f"  input   {format_shape(spec.input_shape)}",
+        f"  output  {format_shape(spec.output_shape)}",
+    ]
+    if spec.params:
+        params = ", ".join(f"{k}={show_value(v)}" for k, v in spec.params.items())
+        lines.append(f"  params  {params}")
+    stages = spec.stages
+    if stages:
+        header = ("stage", "L", "unit", "take", "merge", "emit", "in", "out", "connections")
+        rows = [
+            (
+                stage.name,
+                str(stage.length),
+                stage.unit,
+                stage.take,
+                stage.merge,
+                stage.emit,
+                format_shape(graph.nodes[stage.outputs[0]]["shape"]),
+                format_shape(graph.nodes[stage.output]["shape"]),
+                f"{stage.connections:,}",
+            )
+            for stage in stages
+        ]
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines.append("")
+        for row in [header, *rows]:
+            cells = [
+                cell.rjust(w) if i in (1, 8) else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+            ]
+            lines.append("  " + "  ".join(cells).rstrip())
+    layers = graph.number_of_nodes() - 1
+    stage_layers = sum(stage.length for stage in stages)
+    stage_connections = sum(stage.connections for stage in stages)
+    lines.append("")
+    lines.append(
+        f"  {layers:,} layers ({stage_layers:,} in {len(stages)} stage{'s' if len(stages) != 1 else ''}), "
+        f"{graph.number_of_edges():,} connections ({stage_connections:,} between stage outputs), "
+        f"{parameter_count(graph):,} parameters"
+    )
+    return "\n".join(lines)
