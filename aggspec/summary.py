@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aggspec.analysis import parameter_count
 from aggspec.api import Spec
+from aggspec.ir import StageInfo
 from aggspec.ops import format_shape
 from aggspec.signature import show_value
 
@@ -29,7 +30,7 @@ def summarize(spec: Spec) -> str:
                 str(stage.length),
                 stage.unit,
                 stage.take,
-                stage.merge,
+                stage.merge if _merges(stage) else "-",
                 stage.emit,
                 format_shape(graph.nodes[stage.outputs[0]]["shape"]),
                 format_shape(graph.nodes[stage.output]["shape"]),
@@ -55,3 +56,8 @@ def summarize(spec: Spec) -> str:
         f"{parameter_count(graph):,} parameters"
     )
     return "\n".join(lines)
+
+
+def _merges(stage: StageInfo) -> bool:
+    """Whether any layer (or the output) of the stage combines more than one value."""
+    return len(stage.emits) > 1 or any(len(take) > 1 for take in stage.takes)

@@ -1,0 +1,66 @@
+"""Every example elaborates, and the real architectures match their reference figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from aggspec import load
+from aggspec.analysis import parameter_count
+
+from .conftest import EXAMPLES
+
+ALL_EXAMPLES = sorted(EXAMPLES.glob("*.agg"))
+
+
+@pytest.mark.parametrize("path", ALL_EXAMPLES, ids=lambda p: p.name)
+def test_every_example_elaborates(path) -> None:
+    spec = load(path)
+    assert spec.graph.number_of_nodes() > 1
+    header = [line for line in path.read_text().splitlines() if line.startswith("#")]
+    assert len(header) >= 3, "each example starts with a comment saying what it is and its figures"
+
+
+# (file, overrides, parameters, output shape). The exact counts are the
+# references in shared/design/references.md; each appears in its file's header.
+REFERENCES = [
+    ("resnet18.agg", {}, 11_689_512, (1000,)),
+    ("resnet50.agg", {}, 25_557_032, (1000,)),
+    ("densenet121.agg", {}, 7_978_856, (1000,)),
+    ("densenet_cifar.agg", {"depth": 40, "growth": 12, "bottleneck": False}, 1_059_298, (10,)),
+    ("densenet_cifar.agg", {"depth": 100, "growth": 12, "bottleneck": True}, 769_162, (10,)),
+    ("sparsenet_cifar.agg", {"classes": 100}, 1_461_124, (100,)),
+    ("preact_resnet.agg", {"depth": 110}, 1_730_714, (10,)),
+    ("plain.agg", {}, 267_386, (10,)),
+]
+
+
+@pytest.mark.parametrize(("name", "overrides", "params", "shape"), REFERENCES)
+def test_reference_parameter_counts(name: str, overrides: dict, params: int, shape: tuple) -> None:
+    spec = load(EXAMPLES / name, **overrides)
+    assert parameter_count(spec.graph) == params
+    assert spec.output_shape == shape
+    assert f"{params:,}" in (EXAMPLES / name).read_text()
+
+
+# The SparseNet authors' rounded CIFAR-100 figures (their README), in millions.
+ROUNDED = [
+    ({"depth": 40, "bottleneck": False}, 0.76),
+    ({"depth": 100, "bottleneck": False, "growth": 36}, 5.65),
+    ({"depth": 100, "bottleneck": False, "growth": [16, 32, 64]}, 7.22),
+    ({"depth": 100, "bottleneck": True, "growth": 24}, 1.46),
+]
+
+
+@pytest.mark.parametrize(("overrides", "millions"), ROUNDED)
+def test_sparsenet_rounded_figures(overrides: dict, millions: float) -> None:
+    spec = load(EXAMPLES / "sparsenet_cifar.agg", classes=100, **overrides)
+    assert round(parameter_count(spec.graph) / 1e6, 2) == millions
+
+
+def test_sparsenet_sum_variant_grows_linearly() -> None:
+    counts = [
+        parameter_count(load(EXAMPLES / "sparsenet_cifar.agg", merge="sum", bottleneck=False, depth=d).graph)
+        for d in (40, 76, 148)  # 12, 24, 48 layers per block
+    ]
+    # with summation every layer has the same width, so each added layer adds the same parameters
+    assert counts[2] - counts[1] == 2 * (counts[1] - counts[0])
