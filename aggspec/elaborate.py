@@ -330,7 +330,10 @@ class _Elaborator:
         except AggSpecError as exc:
             if len(exc.notes) >= _MAX_NOTES:
                 raise
-            raise exc.with_note(Note(f"in '{call.name.id}' called here", call.span)) from None
+            note = Note(f"in '{call.name.id}' called here", call.span)
+            if exc.notes and exc.notes[-1] == note:  # recursion: say it once
+                raise
+            raise exc.with_note(note) from None
 
     def _bind_formals(self, definition: s.Def, call: s.Call, env: Env) -> dict[str, Any]:
         formals = definition.formals
@@ -539,7 +542,7 @@ class _Elaborator:
         scope = context.scope.child_fresh("stage")
         stage_env = context.env.child({"L": length})
         take_rule = self._take_rule(step.take, stage_env)
-        takes = self._takes(take_rule, length, step)
+        takes = self._takes(take_rule, length, step, scope.prefix)
         merge_clause = step.merge
         merge = self._merge_kind(merge_clause.merge_kind, stage_env) if merge_clause else MERGES["concat"]
         project = bool(merge_clause and merge_clause.merge_kind.project)
@@ -660,7 +663,7 @@ class _Elaborator:
 
         return Where(holds, source_text(self.module.source, condition.span))
 
-    def _takes(self, rule: Any, length: int, step: s.Stage) -> list[list[int]]:
+    def _takes(self, rule: Any, length: int, step: s.Stage, name: str) -> list[list[int]]:
         """Every layer's take list, failing as soon as the connection limit would be passed."""
         span = step.take.span if step.take else step.span
         if isinstance(rule, Where):
@@ -675,7 +678,7 @@ class _Elaborator:
             except RuleError as exc:
                 raise AggSpecError(str(exc), span) from None
             if not taken:
-                raise AggSpecError(f"layer {l} of the stage takes no input under '{rule.describe()}'", span)
+                raise AggSpecError(f"layer {l} of {name} takes no input under '{rule.describe()}'", span)
             total += len(taken)
             if total > budget:
                 self.builder.check_connections(total, span)

@@ -212,6 +212,40 @@ def _end_span(text: str) -> s.Span:
     return s.Span(last, col, last, col + 1)
 
 
+def _accepted_in_state(exc: UnexpectedToken) -> set[str]:
+    """The terminals the parser could take where it failed.
+
+    Lark's own ``expected`` also lists the post-lexer's always-accepted
+    terminals, which would make every message offer "end of line".
+    """
+    if exc.interactive_parser is None:
+        return set(exc.expected)
+    state = exc.interactive_parser.parser_state
+    return set(state.parse_conf.parse_table.states[state.position])
+
+
+def _unclosed(text: str) -> AggSpecError | None:
+    """An error at the first '{' that is never closed, if there is one."""
+    stack: list[tuple[int, int]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        in_string = False
+        for col, char in enumerate(line, start=1):
+            if char == '"':
+                in_string = not in_string
+            elif in_string:
+                continue
+            elif char == "#":
+                break
+            elif char == "{":
+                stack.append((number, col))
+            elif char == "}" and stack:
+                stack.pop()
+    if not stack:
+        return None
+    line, col = stack[-1]
+    return AggSpecError("this '{' is never closed", s.Span(line, col, line, col + 1))
+
+
 def _translate(exc: UnexpectedInput, text: str) -> AggSpecError:
     if isinstance(exc, UnexpectedCharacters):
         position = exc.pos_in_stream or 0
@@ -228,7 +262,10 @@ def _translate(exc: UnexpectedInput, text: str) -> AggSpecError:
             if token.type == "_NL":  # point at the line break, not the comment after it
                 end_line, end_col = token.line, token.column + 1
             span = s.Span(token.line, token.column, end_line, end_col)
-        message = f"unexpected {_describe_token(token)}{_expected(set(exc.expected))}"
+        expected = _accepted_in_state(exc)
+        if token.type == "$END" and "RBRACE" in expected:
+            return _unclosed(text) or AggSpecError("unexpected end of file", span)
+        message = f"unexpected {_describe_token(token)}{_expected(expected)}"
         return AggSpecError(message, span)
     if isinstance(exc, UnexpectedEOF):
         return AggSpecError(f"unexpected end of file{_expected(set(exc.expected))}", _end_span(text))
@@ -403,7 +440,8 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
 
     # stages
     def stage(self, meta: Any, children: list[Any]) -> s.Stage:
-        count, unit, *clauses = children
+        count, unit, clauses = children
+        clauses = clauses or []
         found: dict[type, Any] = {}
         for clause in _present(clauses):
             if type(clause) in found:
@@ -418,6 +456,9 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
             found.get(s.EmitClause),
             _span(meta),
         )
+
+    def stage_clauses(self, meta: Any, children: list[Any]) -> list[Any]:
+        return _present(children)
 
     def take(self, meta: Any, children: list[Any]) -> s.TakeClause:
         return s.TakeClause(children[0], _span(meta))
