@@ -218,14 +218,15 @@ def _accepted_in_state(exc: UnexpectedToken) -> set[str]:
     Lark's own ``expected`` also lists the post-lexer's always-accepted
     terminals, which would make every message offer "end of line".
     """
-    if exc.interactive_parser is None:
+    parser = getattr(exc, "interactive_parser", None)  # absent when lark raised it from the lexer
+    if parser is None:
         return set(exc.expected)
-    state = exc.interactive_parser.parser_state
+    state = parser.parser_state
     return set(state.parse_conf.parse_table.states[state.position])
 
 
 def _unclosed(text: str) -> AggSpecError | None:
-    """An error at the first '{' that is never closed, if there is one."""
+    """An error at the innermost '{' that is never closed, if there is one."""
     stack: list[tuple[int, int]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         in_string = False
@@ -242,8 +243,8 @@ def _unclosed(text: str) -> AggSpecError | None:
                 stack.pop()
     if not stack:
         return None
-    line, col = stack[-1]
-    return AggSpecError("this '{' is never closed", s.Span(line, col, line, col + 1))
+    open_line, open_col = stack[-1]
+    return AggSpecError("this '{' is never closed", s.Span(open_line, open_col, open_line, open_col + 1))
 
 
 def _translate(exc: UnexpectedInput, text: str) -> AggSpecError:
