@@ -669,7 +669,7 @@ class _Elaborator:
         if isinstance(rule, Where):
             # A where rule examines every pair: bound that work by the same limit.
             self.builder.check_connections(length * (length + 1) // 2, span)
-        budget = self.limits.max_connections - self.builder.graph.number_of_edges()
+        budget = self.limits.max_connections - self.builder.connections
         takes: list[list[int]] = []
         total = 0
         for l in range(1, length + 1):
