@@ -4,13 +4,33 @@ Write which earlier outputs each layer aggregates, and how, in a ``.agg``
 file; aggspec parses it (``parse``), elaborates it into a networkx IR
 (``load``/``loads`` return a ``Spec`` whose ``.graph`` is that IR) and checks
 it on the way, reporting mistakes as ``AggSpecError`` at file:line:col.
+``build`` compiles a spec to a ``torch.fx.GraphModule``; ``port_state_dict``
+loads a reference implementation's weights into it.
+
+torch is imported only when ``build`` or ``port_state_dict`` is first used, so
+checking a spec stays fast.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from aggspec.api import Spec, load, loads, parse
 from aggspec.errors import AggSpecError
 from aggspec.ir import Limits, StageInfo
 
-__all__ = ["AggSpecError", "Limits", "Spec", "StageInfo", "load", "loads", "parse"]
+__all__ = ["AggSpecError", "Limits", "Spec", "StageInfo", "build", "load", "loads", "parse", "port_state_dict"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # build and port_state_dict need torch; import it only when asked for.
+    if name == "build":
+        from aggspec.compiler import build
+
+        return build
+    if name == "port_state_dict":
+        from aggspec.port import port_state_dict
+
+        return port_state_dict
+    raise AttributeError(f"module 'aggspec' has no attribute {name!r}")

@@ -5,6 +5,12 @@ elementwise merges (``sum``, ``mean``, ``max``, ``weighted``) need equal
 shapes, unless the merge asks for ``project``, in which case the elaborator
 inserts a 1x1 conv + BN on each mismatched input first. ``weighted`` learns one
 scalar per input, passed through a sigmoid (RandWire's aggregation).
+
+Each entry also says how the compiler lowers it: ``"cat"`` (``torch.cat`` along
+channels), ``"fold"`` (a pairwise ``fold`` applied left to right, optionally
+divided by the input count; the compiler shares common prefixes, which makes
+``take dense; merge sum`` a running sum) or ``"module"`` (a learned module from
+``aggspec.torch_runtime`` taking the input count).
 Adding a merge is adding one ``register(Merge(...))`` call below.
 """
 
@@ -24,6 +30,10 @@ class Merge:
     elementwise: bool  # True: inputs must share one shape; False: concatenation
     params_per_input: int = 0
     summary: str = ""
+    lowering: str = "fold"  # "cat", "fold" or "module"
+    fold: str = "add"  # for "fold": "add" (a + b) or "maximum" (torch.maximum(a, b))
+    average: bool = False  # for "fold": divide the result by the number of inputs
+    module: str = ""  # for "module": the torch_runtime class, constructed with the input count
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         """The merged shape; raises ``OpError`` when the inputs cannot be combined."""
@@ -57,15 +67,19 @@ def register(merge: Merge) -> Merge:
     return merge
 
 
-register(Merge("concat", elementwise=False, summary="concatenate along channels, in rule order"))
+register(
+    Merge("concat", elementwise=False, summary="concatenate along channels, in rule order", lowering="cat")
+)
 register(Merge("sum", elementwise=True, summary="elementwise sum"))
-register(Merge("mean", elementwise=True, summary="elementwise mean"))
-register(Merge("max", elementwise=True, summary="elementwise maximum"))
+register(Merge("mean", elementwise=True, summary="elementwise mean", average=True))
+register(Merge("max", elementwise=True, summary="elementwise maximum", fold="maximum"))
 register(
     Merge(
         "weighted",
         elementwise=True,
         params_per_input=1,
         summary="sum of inputs scaled by sigmoid(learned weight), one weight per input",
+        lowering="module",
+        module="WeightedSum",
     )
 )

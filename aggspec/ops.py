@@ -2,8 +2,9 @@
 
 An entry says how the op is called (its ``Signature``), what shape it produces
 from its input shape (raising ``OpError`` on input it cannot take), how many
-parameters it owns, and which family it belongs to (used for colours and
-grouping). Ops follow PyTorch semantics: ``conv`` is ``nn.Conv2d`` with padding
+parameters it owns, which PyTorch module implements it (a ``TorchCall``: data
+the compiler builds and the source emitter prints, so the two cannot
+disagree), and which family it belongs to (used for colours and grouping). Ops follow PyTorch semantics: ``conv`` is ``nn.Conv2d`` with padding
 ``k // 2``, ``bn`` is ``BatchNorm2d`` (``BatchNorm1d`` on features), and so on.
 
 Shapes exclude the batch: ``(C, H, W)`` for feature maps, ``(F,)`` for features.
@@ -18,7 +19,7 @@ from typing import Any
 
 from aggspec.signature import Parameter, Signature
 
-__all__ = ["OPS", "Op", "OpError", "Shape", "format_shape", "register"]
+__all__ = ["OPS", "Op", "OpError", "Shape", "TorchCall", "format_shape", "register"]
 
 Shape = tuple[int, ...]
 Args = Mapping[str, Any]
@@ -32,6 +33,32 @@ def format_shape(shape: Shape) -> str:
     return "x".join(str(d) for d in shape)
 
 
+@dataclass(frozen=True)
+class TorchCall:
+    """A module constructor call such as ``nn.Conv2d(3, 16, kernel_size=3)``, as data.
+
+    ``runtime`` modules live in ``aggspec.torch_runtime`` (and are copied into
+    emitted source) instead of ``torch.nn``.
+    """
+
+    cls: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    runtime: bool = False
+
+    def source(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
+        return f"{'' if self.runtime else 'nn.'}{self.cls}({', '.join(parts)})"
+
+    def build(self) -> Any:
+        """The ``torch.nn.Module`` (imports torch on first use)."""
+        if self.runtime:
+            from aggspec import torch_runtime as namespace
+        else:
+            from torch import nn as namespace
+        return getattr(namespace, self.cls)(*self.args, **dict(self.kwargs))
+
+
 def _no_params(shape: Shape, args: Args) -> int:
     return 0
 
@@ -41,9 +68,15 @@ class Op:
     name: str
     signature: Signature
     infer_shape: Callable[[Shape, Args], Shape]
+    torch_module: Callable[[Shape, Args], TorchCall]
     count_params: Callable[[Shape, Args], int] = _no_params
     family: str = "other"  # conv, norm, activation, pool, linear, reshape, regularize
     summary: str = ""
+
+
+def _plain(cls: str) -> Callable[[Shape, Args], TorchCall]:
+    """A module whose constructor takes no arguments: ``nn.ReLU()``."""
+    return lambda shape, args: TorchCall(cls)
 
 
 OPS: dict[str, Op] = {}
@@ -127,6 +160,17 @@ register(
             )
         ),
         _conv_shape,
+        lambda shape, args: TorchCall(
+            "Conv2d",
+            (shape[0], args["out"]),
+            (
+                ("kernel_size", args["k"]),
+                ("stride", args["stride"]),
+                ("padding", args["k"] // 2),
+                ("groups", args["groups"]),
+                ("bias", args["bias"]),
+            ),
+        ),
         _conv_params,
         family="conv",
         summary="2-d convolution, padding k // 2 (nn.Conv2d)",
@@ -144,6 +188,7 @@ register(
         "linear",
         Signature((Parameter("out", "int"), Parameter("bias", "bool", True))),
         _linear_shape,
+        lambda shape, args: TorchCall("Linear", (shape[0], args["out"]), (("bias", args["bias"]),)),
         lambda shape, args: shape[0] * args["out"] + (args["out"] if args["bias"] else 0),
         family="linear",
         summary="fully connected layer (nn.Linear)",
@@ -158,22 +203,25 @@ register(
         "bn",
         Signature(),
         _same,
+        lambda shape, args: TorchCall("BatchNorm2d" if len(shape) == 3 else "BatchNorm1d", (shape[0],)),
         lambda shape, args: 2 * shape[0],
         family="norm",
         summary="batch normalisation over channels (nn.BatchNorm2d; BatchNorm1d on features)",
     )
 )
 
-for _name, _summary in (
-    ("relu", "rectified linear unit"),
-    ("gelu", "Gaussian error linear unit"),
-    ("sigmoid", "logistic sigmoid"),
-    ("tanh", "hyperbolic tangent"),
-    ("silu", "sigmoid linear unit (swish)"),
+for _name, _cls, _summary in (
+    ("relu", "ReLU", "rectified linear unit"),
+    ("gelu", "GELU", "Gaussian error linear unit"),
+    ("sigmoid", "Sigmoid", "logistic sigmoid"),
+    ("tanh", "Tanh", "hyperbolic tangent"),
+    ("silu", "SiLU", "sigmoid linear unit (swish)"),
 ):
-    register(Op(_name, Signature(), _same, family="activation", summary=_summary))
+    register(Op(_name, Signature(), _same, _plain(_cls), family="activation", summary=_summary))
 
-register(Op("identity", Signature(), _same, family="reshape", summary="passes its input through"))
+register(
+    Op("identity", Signature(), _same, _plain("Identity"), family="reshape", summary="passes its input through")
+)
 
 
 def _dropout_shape(shape: Shape, args: Args) -> Shape:
@@ -187,6 +235,7 @@ register(
         "dropout",
         Signature((Parameter("p", "float", 0.5),)),
         _dropout_shape,
+        lambda shape, args: TorchCall("Dropout", (), (("p", args["p"]),)),
         family="regularize",
         summary="zeroes elements with probability p while training",
     )
@@ -213,6 +262,15 @@ register(
         "maxpool",
         Signature((Parameter("k", "int"), Parameter("stride", "int", None), Parameter("padding", "int", 0))),
         _pool_shape("maxpool"),
+        lambda shape, args: TorchCall(
+            "MaxPool2d",
+            (),
+            (
+                ("kernel_size", args["k"]),
+                ("stride", args["stride"] if args["stride"] is not None else args["k"]),
+                ("padding", args["padding"]),
+            ),
+        ),
         family="pool",
         summary="max pooling; stride defaults to k (nn.MaxPool2d)",
     )
@@ -222,6 +280,14 @@ register(
         "avgpool",
         Signature((Parameter("k", "int"), Parameter("stride", "int", None))),
         _pool_shape("avgpool"),
+        lambda shape, args: TorchCall(
+            "AvgPool2d",
+            (),
+            (
+                ("kernel_size", args["k"]),
+                ("stride", args["stride"] if args["stride"] is not None else args["k"]),
+            ),
+        ),
         family="pool",
         summary="average pooling; stride defaults to k (nn.AvgPool2d)",
     )
@@ -233,7 +299,16 @@ def _gap_shape(shape: Shape, args: Args) -> Shape:
     return (c, 1, 1)
 
 
-register(Op("gap", Signature(), _gap_shape, family="pool", summary="global average pool to Cx1x1"))
+register(
+    Op(
+        "gap",
+        Signature(),
+        _gap_shape,
+        lambda shape, args: TorchCall("AdaptiveAvgPool2d", (1,)),
+        family="pool",
+        summary="global average pool to Cx1x1",
+    )
+)
 
 
 def _flatten_shape(shape: Shape, args: Args) -> Shape:
@@ -243,4 +318,13 @@ def _flatten_shape(shape: Shape, args: Args) -> Shape:
     return (size,)
 
 
-register(Op("flatten", Signature(), _flatten_shape, family="reshape", summary="CxHxW to C*H*W features"))
+register(
+    Op(
+        "flatten",
+        Signature(),
+        _flatten_shape,
+        _plain("Flatten"),
+        family="reshape",
+        summary="CxHxW to C*H*W features",
+    )
+)
