@@ -19,7 +19,17 @@ from aggspec.api import Spec, load, loads, parse
 from aggspec.errors import AggSpecError
 from aggspec.ir import Limits, StageInfo
 
-__all__ = ["AggSpecError", "Limits", "Spec", "StageInfo", "build", "load", "loads", "parse", "port_state_dict"]
+__all__ = [
+    "AggSpecError",
+    "Limits",
+    "Spec",
+    "StageInfo",
+    "build",
+    "load",
+    "loads",
+    "parse",
+    "port_state_dict",
+]
 __version__ = "0.1.0"
 
 

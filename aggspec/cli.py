@@ -75,7 +75,9 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also import the file, run forward and backward on a random batch, and report",
     )
-    compile_.add_argument("--batch", type=int, default=2, metavar="N", help="batch size for --check (default 2)")
+    compile_.add_argument(
+        "--batch", type=int, default=2, metavar="N", help="batch size for --check (default 2)"
+    )
     return parser
 
 

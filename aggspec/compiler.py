@@ -187,7 +187,9 @@ def build(
     elif params:
         raise TypeError("parameter overrides apply when building from a file; pass them to aggspec.load")
     lowered = lower(spec.graph)
-    model = fx.GraphModule(lowered.root(), lowered.graph, class_name=lowered.name)
+    with torch.random.fork_rng(devices=[]):  # modules draw default weights from the global RNG
+        root = lowered.root()
+    model = fx.GraphModule(root, lowered.graph, class_name=lowered.name)
     init_weights(model, seed)
     if verify:
         try:
@@ -213,14 +215,15 @@ class _ShapeCheck(fx.Interpreter):
         except Exception as exc:  # PyTorch rejected the op: say where in the .agg file
             if info is None:
                 raise
-            raise _located(info, f"PyTorch cannot run {info['node']}: {str(exc).splitlines()[0]}") from exc
-        if info is not None and isinstance(result, torch.Tensor):
-            if tuple(result.shape[1:]) != info["shape"]:
-                raise _located(
-                    info,
-                    f"{info['node']} produces {format_shape(tuple(result.shape[1:]))} in PyTorch, "
-                    f"but its shape rule says {format_shape(info['shape'])}",
-                )
+            reason = str(exc).splitlines()[0]
+            raise _located(info, f"PyTorch cannot run {info['node']}: {reason}") from exc
+        shape = tuple(result.shape[1:]) if isinstance(result, torch.Tensor) else None
+        if info is not None and shape is not None and shape != info["shape"]:
+            raise _located(
+                info,
+                f"{info['node']} produces {format_shape(shape)} in PyTorch, "
+                f"but its shape rule says {format_shape(info['shape'])}",
+            )
         return result
 
 

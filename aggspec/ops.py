@@ -4,7 +4,8 @@ An entry says how the op is called (its ``Signature``), what shape it produces
 from its input shape (raising ``OpError`` on input it cannot take), how many
 parameters it owns, which PyTorch module implements it (a ``TorchCall``: data
 the compiler builds and the source emitter prints, so the two cannot
-disagree), and which family it belongs to (used for colours and grouping). Ops follow PyTorch semantics: ``conv`` is ``nn.Conv2d`` with padding
+disagree), and which family it belongs to (used for colours and grouping).
+Ops follow PyTorch semantics: ``conv`` is ``nn.Conv2d`` with padding
 ``k // 2``, ``bn`` is ``BatchNorm2d`` (``BatchNorm1d`` on features), and so on.
 
 Shapes exclude the batch: ``(C, H, W)`` for feature maps, ``(F,)`` for features.
@@ -13,6 +14,7 @@ Adding an op is adding one ``register(Op(...))`` call below.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,10 +54,7 @@ class TorchCall:
 
     def build(self) -> Any:
         """The ``torch.nn.Module`` (imports torch on first use)."""
-        if self.runtime:
-            from aggspec import torch_runtime as namespace
-        else:
-            from torch import nn as namespace
+        namespace = importlib.import_module("aggspec.torch_runtime" if self.runtime else "torch.nn")
         return getattr(namespace, self.cls)(*self.args, **dict(self.kwargs))
 
 
@@ -220,7 +219,14 @@ for _name, _cls, _summary in (
     register(Op(_name, Signature(), _same, _plain(_cls), family="activation", summary=_summary))
 
 register(
-    Op("identity", Signature(), _same, _plain("Identity"), family="reshape", summary="passes its input through")
+    Op(
+        "identity",
+        Signature(),
+        _same,
+        _plain("Identity"),
+        family="reshape",
+        summary="passes its input through",
+    )
 )
 
 

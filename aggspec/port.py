@@ -34,19 +34,21 @@ def port_state_dict(model: nn.Module, reference: Mapping[str, torch.Tensor]) -> 
     """
     ours = list(model.state_dict().items())
     theirs = list(reference.items())
-    for index, ((key, value), (ref_key, ref_value)) in enumerate(zip(ours, theirs)):
+    for index, ((key, value), (ref_key, ref_value)) in enumerate(zip(ours, theirs, strict=False)):
         if tuple(value.shape) != tuple(ref_value.shape):
             raise PortError(
                 f"entry {index} does not match: the model's {key} has shape {tuple(value.shape)}, "
                 f"the reference's {ref_key} has shape {tuple(ref_value.shape)}"
             )
     if len(ours) != len(theirs):
-        shorter, extra = (
-            ("reference", ours[len(theirs)][0]) if len(ours) > len(theirs) else ("model", theirs[len(ours)][0])
-        )
+        if len(ours) > len(theirs):
+            shorter, extra = "reference", ours[len(theirs)][0]
+        else:
+            shorter, extra = "model", theirs[len(ours)][0]
         raise PortError(
             f"the model has {len(ours)} state_dict entries and the reference {len(theirs)}; "
             f"the {shorter} has nothing for {extra}"
         )
-    model.load_state_dict({key: ref_value for (key, _), (_, ref_value) in zip(ours, theirs)})
-    return [(key, ref_key) for (key, _), (ref_key, _) in zip(ours, theirs)]
+    pairs = list(zip(ours, theirs, strict=True))
+    model.load_state_dict({key: ref_value for (key, _), (_, ref_value) in pairs})
+    return [(key, ref_key) for (key, _), (ref_key, _) in pairs]

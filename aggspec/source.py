@@ -62,7 +62,8 @@ def emit_source(spec: Spec) -> str:
     footer = [
         f"def build(seed: int | None = 0) -> {cls}:",
         f'    """A new {cls}, initialised reproducibly from ``seed`` (None: at random)."""',
-        f"    model = {cls}()",
+        "    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG as it was",
+        f"        model = {cls}()",
         "    init_weights(model, seed)",
         "    return model",
     ]

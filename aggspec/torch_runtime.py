@@ -50,7 +50,9 @@ def init_weights(model: nn.Module, seed: int | None = 0) -> nn.Module:
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+                nn.init.kaiming_normal_(
+                    module.weight, mode="fan_out", nonlinearity="relu", generator=generator
+                )
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -60,8 +62,8 @@ def init_weights(model: nn.Module, seed: int | None = 0) -> nn.Module:
                 nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
-            elif hasattr(module, "reset_gates"):  # WeightedSum, by duck type: the emitted
-                module.reset_gates()  # file defines that class only when it uses it
+            elif callable(reset_gates := getattr(module, "reset_gates", None)):
+                reset_gates()  # WeightedSum, by duck type: an emitted file defines it only if used
     return model
 
 

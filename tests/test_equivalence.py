@@ -26,9 +26,24 @@ CASES = [
     ("resnet50.agg", {}, resnet.resnet50, (3, 64, 64)),
     ("densenet121.agg", {}, densenet.densenet121, (3, 64, 64)),
     ("densenet_cifar.agg", {"depth": 40}, lambda: densenet.CifarNet(40, 12, False, False), (3, 32, 32)),
-    ("densenet_cifar.agg", {"depth": 52, "bottleneck": True}, lambda: densenet.CifarNet(52, 12, True, False), (3, 32, 32)),
-    ("sparsenet_cifar.agg", {"depth": 40, "bottleneck": False}, lambda: densenet.CifarNet(40, 24, False, True), (3, 32, 32)),
-    ("sparsenet_cifar.agg", {"depth": 52, "classes": 100}, lambda: densenet.CifarNet(52, 24, True, True, 100), (3, 32, 32)),
+    (
+        "densenet_cifar.agg",
+        {"depth": 52, "bottleneck": True},
+        lambda: densenet.CifarNet(52, 12, True, False),
+        (3, 32, 32),
+    ),
+    (
+        "sparsenet_cifar.agg",
+        {"depth": 40, "bottleneck": False},
+        lambda: densenet.CifarNet(40, 24, False, True),
+        (3, 32, 32),
+    ),
+    (
+        "sparsenet_cifar.agg",
+        {"depth": 52, "classes": 100},
+        lambda: densenet.CifarNet(52, 24, True, True, 100),
+        (3, 32, 32),
+    ),
     ("preact_resnet.agg", {"depth": 20}, lambda: resnet.PreActResNet(20), (3, 32, 32)),
 ]
 
@@ -45,7 +60,9 @@ def perturb_batchnorm(model: nn.Module, seed: int) -> None:
                 module.running_var.uniform_(0.5, 1.5, generator=generator)
 
 
-@pytest.mark.parametrize(("name", "overrides", "reference_factory", "shape"), CASES, ids=[f"{c[0]}{c[1]}" for c in CASES])
+@pytest.mark.parametrize(
+    ("name", "overrides", "reference_factory", "shape"), CASES, ids=[f"{c[0]}{c[1]}" for c in CASES]
+)
 @pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
 def test_matches_hand_written_reference(name, overrides, reference_factory, shape, train: bool) -> None:
     torch.manual_seed(0)

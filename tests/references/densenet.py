@@ -15,7 +15,9 @@ class DenseLayer(nn.Module):
         width = 4 * growth if bottleneck else growth
         self.norm1 = nn.BatchNorm2d(inputs)
         self.relu1 = nn.ReLU()
-        self.conv1 = nn.Conv2d(inputs, width, 1 if bottleneck else 3, padding=0 if bottleneck else 1, bias=False)
+        self.conv1 = nn.Conv2d(
+            inputs, width, 1 if bottleneck else 3, padding=0 if bottleneck else 1, bias=False
+        )
         self.bottleneck = bottleneck
         if bottleneck:
             self.norm2 = nn.BatchNorm2d(width)
