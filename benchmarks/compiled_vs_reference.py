@@ -103,7 +103,8 @@ def table(rows: list[tuple[str, float, float, float, float]], device: str) -> st
     lines = [
         f"Forward+backward on {device}, median of the runs; memory = bytes autograd saves for backward.",
         "",
-        "| network | compiled (s) | hand-written (s) | time ratio | compiled (MiB) | hand-written (MiB) | memory ratio |",
+        "| network | compiled (s) | hand-written (s) | time ratio "
+        "| compiled (MiB) | hand-written (MiB) | memory ratio |",
         "|---|---|---|---|---|---|---|",
     ]
     for label, t_ours, t_ref, m_ours, m_ref in rows:
