@@ -47,6 +47,13 @@ def _add_spec_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"refuse definitions nested deeper than N calls (default {defaults.max_recursion})",
     )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=defaults.max_steps,
+        metavar="N",
+        help=f"stop elaborating after N statements (default {defaults.max_steps:,})",
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -82,7 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> Spec:
-    limits = Limits(args.max_layers, args.max_connections, args.max_recursion)
+    limits = Limits(args.max_layers, args.max_connections, args.max_recursion, args.max_steps)
     overrides = [parse_define(text) for text in args.defines]
     return build_spec(read_source(args.spec), args.spec, overrides, limits)
 

@@ -27,7 +27,7 @@ from typing import Any
 import networkx as nx
 
 from aggspec import syntax as s
-from aggspec.errors import AggSpecError, Note
+from aggspec.errors import AggSpecError, Note, deep_recursion
 from aggspec.expressions import FUNCTIONS, Env, evaluate, source_text
 from aggspec.ir import IRBuilder, Limits, StageInfo, validate
 from aggspec.merges import MERGES, Merge
@@ -98,7 +98,8 @@ def elaborate(
 ) -> nx.DiGraph:
     """Build the IR of the module's network, with parameter ``overrides`` applied."""
     try:
-        return _Elaborator(module, limits or Limits()).run(overrides)
+        with deep_recursion("the network"):
+            return _Elaborator(module, limits or Limits()).run(overrides)
     except AggSpecError as exc:
         raise exc.located(module.filename, module.source) from None
 
@@ -112,6 +113,7 @@ class _Elaborator:
         self.params: dict[str, Any] = {}
         self.defs: dict[str, s.Def] = {}
         self.stages: list[StageInfo] = []
+        self.steps = 0
 
     # ------------------------------------------------------------ declarations
 
@@ -145,8 +147,7 @@ class _Elaborator:
             self.globals.values[name] = evaluate(decl.value, self.globals)
             return
         check_type_names(decl)
-        default = evaluate(decl.default, self.globals)
-        check_default(decl, default)
+        default = check_default(decl, evaluate(decl.default, self.globals))
         value = check_override(decl, default, overrides[name]) if name in overrides else default
         self.globals.values[name] = value
         self.params[name] = value
@@ -202,6 +203,12 @@ class _Elaborator:
         return value
 
     def _step(self, step: s.Step, value: Value, context: Context) -> Value:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise AggSpecError(
+                f"elaboration runs more than {self.limits.max_steps:,} steps (a loop that never ends?)",
+                step.span,
+            )
         if isinstance(step, s.Let):
             context.env.values[step.name.id] = evaluate(step.value, context.env)
             return value
@@ -443,7 +450,7 @@ class _Elaborator:
             )
         _, h, w = value.shape
         channels, th, tw = target
-        stride = max(h // th, 1)
+        stride = max(-(-h // th), 1)  # ceil: a 1x1 conv with stride s maps h to ceil(h / s)
         if (h - 1) // stride + 1 != th or (w - 1) // stride + 1 != tw:
             raise AggSpecError(
                 f"cannot project {format_shape(value.shape)} to {format_shape(target)}: "
@@ -581,7 +588,8 @@ class _Elaborator:
                 what=f"layer {l} of {scope.prefix}: ",
             )
             if merge_clause and merge_clause.post.steps and len(taken) > 1:
-                merged = self._block(merge_clause.post, merged, layer_context)
+                post_env = layer_context.env.child(_shape_names(merged.shape))
+                merged = self._block(merge_clause.post, merged, replace(layer_context, env=post_env))
             unit_context = replace(layer_context, env=layer_context.env.child(_shape_names(merged.shape)))
             try:
                 if isinstance(step.unit, s.Call):
@@ -666,9 +674,17 @@ class _Elaborator:
     def _takes(self, rule: Any, length: int, step: s.Stage, name: str) -> list[list[int]]:
         """Every layer's take list, failing as soon as the connection limit would be passed."""
         span = step.take.span if step.take else step.span
-        if isinstance(rule, Where):
+        if isinstance(rule, Where) and length * (length + 1) // 2 > self.limits.max_connections:
             # A where rule examines every pair: bound that work by the same limit.
-            self.builder.check_connections(length * (length + 1) // 2, span)
+            raise AggSpecError(
+                f"a where rule over {length:,} layers examines {length * (length + 1) // 2:,} pairs, "
+                f"more than the connection limit of {self.limits.max_connections:,} "
+                "(raise it with --max-connections)",
+                span,
+            )
+        expected = getattr(rule, "expected_connections", None)
+        if expected is not None:  # random graphs: refuse before networkx draws them
+            self.builder.check_connections(expected(length), span)
         budget = self.limits.max_connections - self.builder.connections
         takes: list[list[int]] = []
         total = 0

@@ -12,6 +12,9 @@ Anything else escaping aggspec is a bug in aggspec and is left as a traceback.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aggspec.syntax import Span
@@ -84,10 +87,10 @@ def _diagnostic(filename: str, source: str | None, span: Span | None, severity: 
     header = f"{filename}:{span.line}:{span.col}: {severity}: {message}"
     if source is None:
         return header
-    lines = source.splitlines()
+    lines = source.split("\n")  # as lark counts lines: \v, \f, \u2028... do not end one
     if not 1 <= span.line <= len(lines):
         return header
-    text = lines[span.line - 1]
+    text = lines[span.line - 1].rstrip("\r")
     return f"{header}\n{text}\n{caret_line(text, span)}"
 
 
@@ -103,3 +106,20 @@ def caret_line(text: str, span: Span) -> str:
     else:
         width = max(len(text.rstrip()) - start, 1)
     return indent + "^" + "~" * (width - 1)
+
+
+@contextmanager
+def deep_recursion(what: str) -> Iterator[None]:
+    """Room for deeply nested input, and an ``AggSpecError`` rather than a crash beyond it.
+
+    Parsing and elaboration recurse once per level of nesting in the spec; a
+    spec nested past what Python can follow is the user's to simplify.
+    """
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, 10_000))
+    try:
+        yield
+    except RecursionError:
+        raise AggSpecError(f"{what} nests too deeply for aggspec to follow") from None
+    finally:
+        sys.setrecursionlimit(previous)

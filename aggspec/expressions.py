@@ -64,7 +64,7 @@ class Env:
 
 def source_text(source: str, span: s.Span) -> str:
     """The text of ``span`` in ``source`` (single or multi-line)."""
-    lines = source.splitlines()
+    lines = source.split("\n")
     if span.line == span.end_line:
         return lines[span.line - 1][span.col - 1 : span.end_col - 1]
     parts = [lines[span.line - 1][span.col - 1 :]]
@@ -144,16 +144,14 @@ def _range(args: Sequence[Value]) -> Value:
     if len(ints) == 3 and ints[2] == 0:
         raise ExprError("range step must not be zero")
     r = range(*ints)
-    if len(r) > MAX_LIST:
-        raise ExprError(f"range has {len(r)} elements, more than the limit of {MAX_LIST}")
+    size = r.__len__() if abs(r.stop - r.start) < MAX_INT else MAX_INT  # len() overflows past 2**63
+    if size > MAX_LIST:
+        raise ExprError(f"range has {size} elements, more than the limit of {MAX_LIST}")
     return tuple(r)
 
 
-def _to_int(args: Sequence[Value]) -> Value:
-    x = args[0]
-    if isinstance(x, bool):
-        return int(x)
-    return int(_number(x, "argument of int"))
+def _round_half_up(args: Sequence[Value]) -> Value:
+    return math.floor(_number(args[0], "argument of round") + 0.5)
 
 
 def _sum(args: Sequence[Value]) -> Value:
@@ -166,9 +164,9 @@ FUNCTIONS: dict[str, Function] = {
     "min": Function(1, 64, _min_max("min", min), "smallest of the arguments, or of one list"),
     "max": Function(1, 64, _min_max("max", max), "largest of the arguments, or of one list"),
     "abs": Function(1, 1, lambda a: abs(_number(a[0], "argument of abs")), "absolute value"),
-    "int": Function(1, 1, _to_int, "truncate a number to an int"),
+    "int": Function(1, 1, lambda a: int(_number(a[0], "argument of int")), "truncate a number to an int"),
     "float": Function(1, 1, lambda a: float(_number(a[0], "argument of float")), "convert to float"),
-    "round": Function(1, 1, lambda a: round(_number(a[0], "argument of round")), "round to int"),
+    "round": Function(1, 1, _round_half_up, "round to the nearest int, halves up"),
     "floor": Function(1, 1, lambda a: math.floor(_number(a[0], "argument of floor")), "round down"),
     "ceil": Function(1, 1, lambda a: math.ceil(_number(a[0], "argument of ceil")), "round up"),
     "log2": Function(1, 1, _log2, "base-2 logarithm (a float)"),
@@ -224,9 +222,12 @@ def _pow(a: Value, b: Value) -> Value:
         if abs(x) > 1 and y * math.log2(abs(x)) > 63:
             raise ExprError(f"integer result is too large (limit {MAX_INT})")
     try:
-        return x**y
+        result = x**y
     except (OverflowError, ZeroDivisionError) as exc:
         raise ExprError(f"cannot compute {show_value(x)} ** {show_value(y)}") from exc
+    if isinstance(result, complex):
+        raise ExprError(f"({show_value(x)}) ** {show_value(y)} is not a real number")
+    return result
 
 
 def _ordered(op: str, compare: Callable[[Any, Any], bool]) -> Callable[[Value, Value], Value]:
@@ -322,6 +323,8 @@ def _eval_binary(expr: s.BinaryOp, env: Env) -> Value:
         return _small(_BINARY[expr.op](left, right))
     except ExprError as exc:
         raise AggSpecError(str(exc), expr.span) from None
+    except OverflowError:
+        raise AggSpecError("numeric result is too large", expr.span) from None
 
 
 def _eval_index(expr: s.Index, env: Env) -> Value:
@@ -358,6 +361,8 @@ def _eval_call(expr: s.FuncCall, env: Env) -> Value:
         return _small(function.apply(args))
     except ExprError as exc:
         raise AggSpecError(str(exc), expr.span) from None
+    except OverflowError:
+        raise AggSpecError("numeric result is too large", expr.span) from None
 
 
 def _unknown_name(name: str, env: Env) -> str:

@@ -1,4 +1,4 @@
-"""The IR: a ``networkx.DiGraph`` of op applications and merges.
+"""The IR: a ``networkx.MultiDiGraph`` of op applications and merges.
 
 This module is the one place the IR is defined. The elaborator builds it
 (through ``IRBuilder``); analysis, drawing and compilation read it and never
@@ -28,7 +28,9 @@ Nodes
 Edges
     One edge per data dependency, attribute ``index``: the position of the
     source among the target's inputs. For merges that is the merge order the
-    language fixes (concat order); ops have a single input at index 0.
+    language fixes (concat order); ops have a single input at index 0. A merge
+    may take one value twice (``residual { }`` is x + x), hence a multigraph;
+    use ``inputs_of`` for a node's inputs in order.
 
 Graph attributes (``graph.graph``)
     ``name`` (network name), ``filename``, ``input`` (the input node id),
@@ -57,12 +59,15 @@ class Limits:
     """Size limits checked while elaborating, before anything large is allocated.
 
     ``max_layers`` bounds the IR's nodes (op applications and merges),
-    ``max_connections`` its edges, ``max_recursion`` nested definition calls.
+    ``max_connections`` its edges, ``max_recursion`` nested definition calls
+    and ``max_steps`` the statements elaboration may run (loops that build
+    nothing still take time).
     """
 
     max_layers: int = 100_000
     max_connections: int = 10_000_000
     max_recursion: int = 64
+    max_steps: int = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ class IRBuilder:
     """Adds nodes and edges while enforcing ``Limits``; used only by the elaborator."""
 
     def __init__(self, limits: Limits) -> None:
-        self.graph = nx.DiGraph()
+        self.graph = nx.MultiDiGraph()
         self.limits = limits
         self.layers = 0
         self.connections = 0  # counted here: networkx's number_of_edges() walks every node
@@ -157,8 +162,8 @@ class IRBuilder:
 
 def inputs_of(graph: nx.DiGraph, node: str) -> list[str]:
     """The node's inputs in merge order (by edge ``index``)."""
-    preds = graph.in_edges(node, data="index")
-    return [source for source, _, _ in sorted(preds, key=lambda edge: edge[2])]
+    edges = graph.in_edges(node, data="index")
+    return [source for source, _, _ in sorted(edges, key=lambda edge: edge[2])]
 
 
 def validate(graph: nx.DiGraph) -> None:

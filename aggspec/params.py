@@ -113,17 +113,20 @@ def check_override(param: s.Param, default: Any, override: Override) -> Any:
     )
 
 
-def check_default(param: s.Param, default: Any) -> None:
-    """A declared type list must admit the default itself."""
+def check_default(param: s.Param, default: Any) -> Any:
+    """The default, as the declared type; a declared type list must admit it."""
     if not param.types:
-        return
+        return default
     accepted = accepted_types(param, default)
     got = type_name(default)
-    if got not in accepted and not (got == "int" and "float" in accepted):
-        raise AggSpecError(
-            f"default of '{param.name.id}' is {got} {show_value(default)}, not {' or '.join(accepted)}",
-            param.default.span,
-        )
+    if got in accepted:
+        return default
+    if got == "int" and "float" in accepted:
+        return float(default)  # param w: float = 16 is 16.0, as -D w=16 would be
+    raise AggSpecError(
+        f"default of '{param.name.id}' is {got} {show_value(default)}, not {' or '.join(accepted)}",
+        param.default.span,
+    )
 
 
 def unknown_overrides(overrides: Mapping[str, Override], declared: list[str]) -> None:

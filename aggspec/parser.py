@@ -9,6 +9,7 @@ file, line and column of the offending text.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 from importlib import resources
 from typing import Any
@@ -18,9 +19,10 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.lexer import PatternStr
 
 from aggspec import syntax as s
-from aggspec.errors import AggSpecError
+from aggspec.errors import AggSpecError, deep_recursion
+from aggspec.expressions import MAX_INT
 
-__all__ = ["RESERVED_WORDS", "grammar_text", "parse", "parse_override"]
+__all__ = ["CONTEXT_NAMES", "RESERVED_WORDS", "grammar_text", "parse", "parse_override"]
 
 # Words that cannot name a parameter, value, definition or loop variable. Lark's
 # contextual lexer would accept them as names wherever the keyword itself
@@ -52,6 +54,21 @@ RESERVED_WORDS = frozenset(
         "project",
     ]
 )
+
+
+# Names the elaborator binds itself. A user binding of the same name would be
+# silently shadowed inside units (or would shadow them), so it is refused.
+CONTEXT_NAMES = {
+    "C": "the channels of a unit's input",
+    "H": "the height of a unit's input",
+    "W": "the width of a unit's input",
+    "l": "the layer index inside a stage",
+    "L": "the number of layers of a stage",
+    "j": "the source index in a where rule",
+}
+
+_MAX_INT_DIGITS = 19  # literals stay within 64-bit ints, like every other value
+_ESCAPES = {"\\": "\\", '"': '"', "n": "\n", "t": "\t"}
 
 
 def grammar_text() -> str:
@@ -157,14 +174,18 @@ def parse_override(text: str, filename: str = "<command line>") -> tuple[s.Name,
 
 def _parse(text: str, filename: str, start: str) -> Any:
     try:
-        tree = _lark().parse(text, start=start)
-        return _ToSyntax().transform(tree)
+        with deep_recursion("the file"):
+            try:
+                tree = _lark().parse(text, start=start)
+                return _ToSyntax().transform(tree)
+            except VisitError as exc:  # the transformer wraps what its methods raise
+                if isinstance(exc.orig_exc, (AggSpecError, RecursionError)):
+                    raise exc.orig_exc from None
+                raise
     except UnexpectedInput as exc:
         raise _translate(exc, text).located(filename, text) from None
-    except VisitError as exc:
-        if isinstance(exc.orig_exc, AggSpecError):
-            raise exc.orig_exc.located(filename, text) from None
-        raise
+    except AggSpecError as exc:
+        raise exc.located(filename, text) from None
 
 
 # ---------------------------------------------------------------- error translation
@@ -197,7 +218,10 @@ def _describe_token(token: Token) -> str:
 
 
 def _expected(names: set[str]) -> str:
-    described = sorted({_describe(n) for n in names if n not in ("SEMICOLON",)})
+    terminals = {t.name for t in _lark().terminals} | {"$END"}
+    described = sorted({_describe(n) for n in names if n in terminals and n != "SEMICOLON"})
+    if not described:
+        return ""
     if len(described) > 8:
         return ""
     if len(described) == 1:
@@ -206,7 +230,7 @@ def _expected(names: set[str]) -> str:
 
 
 def _end_span(text: str) -> s.Span:
-    lines = text.splitlines() or [""]
+    lines = text.split("\n")
     last = len(lines)
     col = len(lines[-1]) + 1
     return s.Span(last, col, last, col + 1)
@@ -228,7 +252,7 @@ def _accepted_in_state(exc: UnexpectedToken) -> set[str]:
 def _unclosed(text: str) -> AggSpecError | None:
     """An error at the innermost '{' that is never closed, if there is one."""
     stack: list[tuple[int, int]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         in_string = False
         for col, char in enumerate(line, start=1):
             if char == '"':
@@ -288,6 +312,11 @@ def _token_span(token: Token) -> s.Span:
 def _name(token: Token, *, binding: bool = False) -> s.Name:
     if binding and str(token) in RESERVED_WORDS:
         raise AggSpecError(f"'{token}' is a reserved word and cannot be used as a name", _token_span(token))
+    if binding and str(token) in CONTEXT_NAMES:
+        raise AggSpecError(
+            f"'{token}' is bound by aggspec ({CONTEXT_NAMES[str(token)]}); choose another name",
+            _token_span(token),
+        )
     return s.Name(str(token), _token_span(token))
 
 
@@ -545,15 +574,38 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
         return s.FuncCall(_name(func), tuple(_present(args)), _span(meta))
 
     def int_literal(self, meta: Any, children: list[Token]) -> s.Literal:
-        return s.Literal(int(children[0]), _token_span(children[0]))
+        text = str(children[0]).lstrip("0") or "0"
+        if len(text) > _MAX_INT_DIGITS or int(text) > MAX_INT:
+            raise AggSpecError(f"integer literal is too large (limit {MAX_INT})", _token_span(children[0]))
+        return s.Literal(int(text), _token_span(children[0]))
 
     def float_literal(self, meta: Any, children: list[Token]) -> s.Literal:
-        return s.Literal(float(children[0]), _token_span(children[0]))
+        value = float(children[0])
+        if not math.isfinite(value):
+            raise AggSpecError("number is too large to represent", _token_span(children[0]))
+        return s.Literal(value, _token_span(children[0]))
 
     def string_literal(self, meta: Any, children: list[Token]) -> s.Literal:
-        raw = str(children[0])[1:-1]
-        value = raw.encode("utf-8").decode("unicode_escape") if "\\" in raw else raw
-        return s.Literal(value, _token_span(children[0]))
+        token = children[0]
+        raw = str(token)[1:-1]
+        parts = []
+        i = 0
+        while i < len(raw):
+            if raw[i] == "\\":
+                escape = raw[i + 1]  # the STRING terminal never ends in a lone backslash
+                if escape not in _ESCAPES:
+                    span = _token_span(token)
+                    col = span.col + 1 + i
+                    raise AggSpecError(
+                        f"unknown escape '\\{escape}' (strings know \\\\, \\\", \\n and \\t)",
+                        s.Span(span.line, col, span.line, col + 2),
+                    )
+                parts.append(_ESCAPES[escape])
+                i += 2
+            else:
+                parts.append(raw[i])
+                i += 1
+        return s.Literal("".join(parts), _token_span(token))
 
     def true(self, meta: Any, children: list[Any]) -> s.Literal:
         return s.Literal(True, _span(meta))

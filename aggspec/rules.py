@@ -157,6 +157,16 @@ class RandomGraph:
     args: dict[str, Any]
     _cache: dict[int, list[list[int]]] = field(default_factory=dict, repr=False, compare=False)
 
+    def expected_connections(self, L: int) -> int:
+        """About how many edges the graph will have: checked against limits before drawing it."""
+        pairs = L * (L - 1) // 2
+        if self.model == "er":
+            return int(pairs * float(self.args["p"]))
+        if self.model == "ws":
+            return min(L * int(self.args["k"]) // 2, pairs)
+        m = int(self.args["m"])
+        return max(L - m, 0) * m
+
     def graph(self, L: int) -> nx.Graph:
         seed = self.args["seed"]
         if self.model == "er":

@@ -142,14 +142,22 @@ def _article(kind: str) -> str:
     return {"int": "an int", "float": "a number", "bool": "true or false", "str": "a string"}.get(kind, kind)
 
 
+_SHOWN_ITEMS = 8
+
+
 def show_value(value: object) -> str:
     """A value as .agg source would spell it."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f'"{value}"'
+        text = value if len(value) <= 60 else value[:57] + "..."
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     if isinstance(value, tuple):
-        return "[" + ", ".join(show_value(v) for v in value) + "]"
+        # Lists may share structure ([[0] * 1000] * 1000): never print more than a few items.
+        shown = [show_value(v) for v in value[:_SHOWN_ITEMS]]
+        if len(value) > _SHOWN_ITEMS:
+            shown.append(f"... {len(value) - _SHOWN_ITEMS} more")
+        return "[" + ", ".join(shown) + "]"
     if value is None:
         return "none"
     return repr(value)

@@ -98,3 +98,16 @@ def test_python_dash_m_and_no_traceback(tmp_path) -> None:
         check=False,
     )
     assert ok.returncode == 0 and "11,689,512 parameters" in ok.stdout
+
+
+def test_byte_order_mark_is_accepted(capsys, tmp_path) -> None:
+    spec = tmp_path / "bom.agg"
+    spec.write_bytes("\ufeffnetwork N(input 3x8x8) { relu }\n".encode())
+    code, out, _ = run(capsys, "check", str(spec))
+    assert code == 0 and "network N" in out
+
+
+def test_override_without_a_name(capsys) -> None:
+    code, _, err = run(capsys, "check", str(EXAMPLES / "plain.agg"), "-D", "=3")
+    assert code == 2
+    assert err.splitlines()[0] == "<command line>:1:1: error: unexpected '='; expected a name"

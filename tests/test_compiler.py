@@ -233,3 +233,9 @@ def test_cuda_forward_backward_and_amp() -> None:
         out = model(x.cuda().to(memory_format=torch.channels_last))
     out.float().square().mean().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_a_value_merged_with_itself() -> None:
+    model = build(aggspec.loads("network N(input 4x8x8) { residual { } }"))
+    x = torch.randn(2, 4, 8, 8)
+    torch.testing.assert_close(model(x), 2 * x)

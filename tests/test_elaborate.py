@@ -234,3 +234,44 @@ def test_every_ir_is_valid_and_deterministic() -> None:
     a, b = loads(text).graph, loads(text).graph
     assert list(a.nodes) == list(b.nodes)
     assert list(a.edges(data=True)) == list(b.edges(data=True))
+
+
+def test_a_merge_may_take_one_value_twice() -> None:
+    graph = loads("network N(input 4x8x8) { residual { } }").graph
+    assert inputs_of(graph, "add1") == ["input", "input"]
+    graph = loads("network N(input 4x8x8) { graph(x) { a = sum(x, x) } }").graph
+    assert inputs_of(graph, "graph1.a.sum1") == ["input", "input"]
+    spec = loads("network N(input 4x8x8) { stage 3 * { if l > 1 { conv(4, 3) } } { take dense; merge sum } }")
+    assert inputs_of(spec.graph, "stage1.layer2.sum1") == ["input", "input"]
+
+
+def test_projection_stride_rounds_up() -> None:
+    graph = loads("network N(input 4x7x7) { residual(project) { conv(8, 3, 2) } }").graph
+    assert graph.nodes["shortcut1.conv1"]["args"]["stride"] == 2
+    assert graph.nodes["add1"]["shape"] == (8, 4, 4)
+
+
+def test_float_param_default_is_a_float() -> None:
+    assert loads("param w: float = 16\nnetwork N(input 3x8x8) { relu }").params["w"] == 16.0
+
+
+def test_shape_names_in_a_merge_post_op_are_the_merged_value() -> None:
+    spec = loads(
+        "network N(input 8x8x8) { stage 3 * conv(8, 3) { take dense; merge concat then conv(C, 1) } }"
+    )
+    assert spec.graph.nodes["stage1.layer3.conv1"]["args"]["out"] == 24
+
+
+def test_deeply_nested_definitions_within_the_limit() -> None:
+    text = (
+        "def f(n) { if n > 0 { stage 1 * { join sum { residual { f(n - 1) } | identity } } } else { relu } }\n"
+        "network T(input 3x8x8) { f(58) }"
+    )
+    assert loads(text).output_shape == (3, 8, 8)
+
+
+def test_shared_giant_lists_are_summarised_not_expanded() -> None:
+    from aggspec.summary import summarize
+
+    spec = loads("param p = [[0] * 1000000] * 1000000\nnetwork N(input 3x8x8) { relu }")
+    assert "... 999992 more" in summarize(spec)

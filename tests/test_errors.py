@@ -59,7 +59,7 @@ CASES: list[tuple[str, str, list[str]]] = [
     ("concat_sizes_differ", NET.format(body="join concat { conv(4, 1) | maxpool(2) }"), []),
     ("project_on_concat", NET.format(body="stage 2 * relu { take dense; merge concat(project) }"), []),
     ("unknown_merge", NET.format(body="stage 2 * relu { take dense; merge cat }"), []),
-    ("project_impossible_stride", NET.format(body="residual(project) { conv(4, 3, stride=3) }"), []),
+    ("project_impossible_stride", NET.format(body="join sum(project) { identity | maxpool(2) }"), []),
     # stages and rules
     ("stage_zero_layers", NET.format(body="stage 0 * relu { take chain }"), []),
     ("unknown_take_rule", NET.format(body="stage 4 * relu { take exponentail }"), []),
@@ -73,6 +73,20 @@ CASES: list[tuple[str, str, list[str]]] = [
         "def unit(g) { bn relu conv(g - l, 3) }\n" + NET.format(body="stage 4 * unit(2) { take dense }"),
         [],
     ),
+    ("bad_string_escape", 'let s = "a\\x4"\n' + NET.format(body="relu"), []),
+    ("integer_literal_too_large", "let n = " + "9" * 30 + "\n" + NET.format(body="relu"), []),
+    ("float_literal_too_large", "let f = 1e400\n" + NET.format(body="relu"), []),
+    ("complex_result", "let r = (-8) ** 0.5\n" + NET.format(body="relu"), []),
+    ("context_name_bound", "let C = 64\n" + NET.format(body="conv(C, 3)"), []),
+    ("deep_nesting", NET.format(body="if true { " * 20000 + "relu" + " }" * 20000), []),
+    ("long_expression", "let x = " + "1 + " * 20000 + "1\n" + NET.format(body="relu"), []),
+    (
+        "endless_loop",
+        NET.format(body="for i in range(1000000) { for k in range(1000000) { let a = 1 } }"),
+        [],
+    ),
+    ("random_graph_too_large", NET.format(body="stage 6000 * identity { take random er(1.0, seed=1) }"), []),
+    ("where_examines_too_many_pairs", NET.format(body="stage 5000 * identity { take where j == l - 1 }"), []),
     # recursion and size limits
     ("recursion_limit", "def deeper(n) { relu deeper(n + 1) }\n" + NET.format(body="deeper(0)"), []),
     ("layer_limit", NET.format(body="stage 200000 * relu"), []),
@@ -98,7 +112,7 @@ CASES: list[tuple[str, str, list[str]]] = [
 
 
 def render(source: str, defines: list[str]) -> str:
-    limits = Limits(max_layers=100_000, max_connections=10_000_000, max_recursion=16)
+    limits = Limits(max_layers=100_000, max_connections=10_000_000, max_recursion=16, max_steps=100_000)
     with pytest.raises(AggSpecError) as info:
         build_spec(source, "model.agg", [parse_define(d) for d in defines], limits)
     return info.value.render() + "\n"

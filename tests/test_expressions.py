@@ -106,3 +106,17 @@ def test_integer_arithmetic_agrees_with_python(a: int, b: int) -> None:
     if b != 0:
         assert value_of("a // b", a=a, b=b) == a // b
         assert value_of("a % b", a=a, b=b) == a % b
+
+
+def test_bools_are_not_numbers_anywhere() -> None:
+    with pytest.raises(AggSpecError, match="argument of int must be a number"):
+        value_of("int(true)")
+
+
+def test_round_halves_up() -> None:
+    assert (value_of("round(2.5)"), value_of("round(-2.5)"), value_of("round(2.4)")) == (3, -2, 2)
+
+
+def test_ranges_near_the_integer_limit() -> None:
+    with pytest.raises(AggSpecError, match="more than the limit"):
+        value_of("range(-9223372036854775807, 9223372036854775807)")

@@ -139,3 +139,25 @@ def test_shape_forms() -> None:
 def test_reserved_word_cannot_be_bound() -> None:
     with pytest.raises(AggSpecError, match="reserved word"):
         parse("let if = 3")
+
+
+def test_comment_in_column_one_before_else() -> None:
+    text = (
+        "network N(input 3x8x8) {\n    if false { relu }\n# otherwise\n" + "#" * 60 + "\n    else { gelu }\n}"
+    )
+    (step,) = network_steps(text)
+    assert isinstance(step, s.If) and step.orelse is not None
+
+
+def test_lines_are_counted_as_lark_counts_them() -> None:
+    # \f and \u2028 do not end a line for lark; the error must show the right line
+    text = "# a\fcomment \u2028 here\nnetwork N(input 3x8x8) {\n  rleu\n}"
+    with pytest.raises(AggSpecError) as info:
+        __import__("aggspec").loads(text)
+    assert info.value.line == 3 and info.value.render().splitlines()[1] == "  rleu"
+
+
+def test_string_escapes() -> None:
+    (let,) = parse('let s = "a\\"b\\\\c\\nd\\te"').declarations
+    assert isinstance(let, s.Let) and isinstance(let.value, s.Literal)
+    assert let.value.value == 'a"b\\c\nd\te'
