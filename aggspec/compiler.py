@@ -164,15 +164,16 @@ class _Lowering:
 def build(
     spec: Spec | str | os.PathLike[str],
     *,
-    seed: int | None = 0,
+    init_seed: int | None = 0,
     verify: bool = True,
     limits: Limits | None = None,
     **params: Any,
 ) -> fx.GraphModule:
     """Compile a spec (a ``Spec``, or the path of a .agg file) to a ``torch.fx.GraphModule``.
 
-    ``params`` override the file's ``param`` values (paths only); ``seed``
-    makes the initialisation reproducible (``None``: random). With
+    ``params`` override the file's ``param`` values (paths only; so that a
+    spec may have a ``param seed``, the initialisation seed is ``init_seed``,
+    ``None`` for a random one). With
     ``verify``, the graph is run once on meta tensors and every node's shape
     is checked against the IR, so an op whose shape rule disagrees with
     PyTorch fails here, at its ``.agg`` location.
@@ -190,7 +191,7 @@ def build(
     with torch.random.fork_rng(devices=[]):  # modules draw default weights from the global RNG
         root = lowered.root()
     model = fx.GraphModule(root, lowered.graph, class_name=lowered.name)
-    init_weights(model, seed)
+    init_weights(model, init_seed)
     if verify:
         try:
             verify_shapes(lowered)

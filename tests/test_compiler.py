@@ -56,13 +56,13 @@ def test_one_fx_node_per_op_and_merge_with_provenance() -> None:
 
 def test_builds_are_deterministic() -> None:
     spec = aggspec.load(EXAMPLES / "randwire.agg", nodes=8)
-    a, b = build(spec, seed=3), build(spec, seed=3)
+    a, b = build(spec, init_seed=3), build(spec, init_seed=3)
     assert a.code == b.code
     assert list(a.state_dict()) == list(b.state_dict())
     assert all(
         torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
     )
-    c = build(spec, seed=4)
+    c = build(spec, init_seed=4)
     assert not torch.equal(a.get_parameter("conv1.weight"), c.get_parameter("conv1.weight"))
 
 
@@ -216,7 +216,7 @@ def test_deepcopy_and_state_dict_round_trip(tiny) -> None:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     buffer.seek(0)
-    fresh = build(aggspec.loads(TINY), seed=7).eval()
+    fresh = build(aggspec.loads(TINY), init_seed=7).eval()
     fresh.load_state_dict(torch.load(buffer))
     torch.testing.assert_close(fresh(x), expected)
 

@@ -17,7 +17,7 @@ import aggspec
 from aggspec import port_state_dict
 
 from .conftest import EXAMPLES
-from .references import densenet, resnet
+from .references import densenet, others, resnet
 
 # The ImageNet models run on 64x64 images: their pooling head takes any size,
 # and a quarter of the width keeps the suite fast on two cores.
@@ -45,14 +45,24 @@ CASES = [
         (3, 32, 32),
     ),
     ("preact_resnet.agg", {"depth": 20}, lambda: resnet.PreActResNet(20), (3, 32, 32)),
+    ("plain.agg", {}, others.Plain, (3, 32, 32)),
+    ("fractalnet.agg", {"columns": 3}, others.FractalNet, (3, 32, 32)),
+    (
+        "randwire.agg",
+        {"nodes": 10, "channels": 16, "classes": 10, "seed": 4},
+        lambda: others.RandWire(10, 16, 10, 4),
+        (3, 64, 64),
+    ),
 ]
 
 
 def perturb_batchnorm(model: nn.Module, seed: int) -> None:
-    """Give BN non-trivial statistics and affine parameters, so eval mode is a real test."""
+    """Give BN (and RandWire's merge gates) non-trivial values, so eval mode is a real test."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
+            if isinstance(module, others.RandNode) and hasattr(module, "weight"):
+                module.weight.normal_(generator=generator)
             if isinstance(module, nn.BatchNorm2d):
                 module.weight.uniform_(0.5, 1.5, generator=generator)
                 module.bias.uniform_(-0.2, 0.2, generator=generator)

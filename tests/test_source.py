@@ -39,7 +39,7 @@ def top_level_shape(source: str) -> list[str]:
 def test_standalone_file_equals_build(tmp_path, name: str) -> None:
     spec = aggspec.load(EXAMPLES / name, **({"depth": 20} if name == "preact_resnet.agg" else {}))
     module = import_model_file(write(tmp_path, spec))
-    ours, theirs = module.build(seed=1), aggspec.build(spec, seed=1)
+    ours, theirs = module.build(seed=1), aggspec.build(spec, init_seed=1)
     assert type(ours).__name__ == spec.name
     assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
         (k, v.shape) for k, v in theirs.state_dict().items()
