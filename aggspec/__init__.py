@@ -24,6 +24,7 @@ __all__ = [
     "Limits",
     "Spec",
     "StageInfo",
+    "analyze",
     "build",
     "load",
     "loads",
@@ -39,6 +40,10 @@ def __getattr__(name: str) -> Any:
         from aggspec.compiler import build
 
         return build
+    if name == "analyze":
+        from aggspec.report import analyze
+
+        return analyze
     if name == "port_state_dict":
         from aggspec.port import port_state_dict
 

@@ -9,15 +9,20 @@ from collections.abc import Sequence
 from aggspec.api import Spec, build_spec, read_source
 from aggspec.errors import AggSpecError
 from aggspec.ir import Limits
-from aggspec.params import parse_define
+from aggspec.params import parse_define, parse_sweep
 from aggspec.summary import summarize
 
 __all__ = ["main"]
 
 
-def _add_spec_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_spec_arguments(parser: argparse.ArgumentParser, several: bool = False) -> None:
     defaults = Limits()
-    parser.add_argument("spec", help="the .agg file")
+    if several:
+        parser.add_argument(
+            "specs", nargs="+", metavar="SPEC", help="the .agg file (with --sweep: one or more)"
+        )
+    else:
+        parser.add_argument("spec", help="the .agg file")
     parser.add_argument(
         "-D",
         dest="defines",
@@ -85,6 +90,21 @@ def _build_parser() -> argparse.ArgumentParser:
     compile_.add_argument(
         "--batch", type=int, default=2, metavar="N", help="batch size for --check (default 2)"
     )
+    analyze = commands.add_parser(
+        "analyze",
+        help="fan-in, path lengths, connections, parameters, MACs and memory",
+        description="Analyze SPEC: a table per layer and per stage (fan-in, hops between a stage's "
+        "outputs, connections, parameters, MACs) and totals.",
+    )
+    _add_spec_arguments(analyze, several=True)
+    analyze.add_argument("--json", action="store_true", help="print one JSON object (a list with --sweep)")
+    analyze.add_argument("--full", action="store_true", help="list every layer of long stages")
+    analyze.add_argument(
+        "--sweep",
+        metavar="NAME=V1,V2,...",
+        help="analyze once per value of a param and show how each figure grows (e.g. depth=40,100,250)",
+    )
+    analyze.add_argument("--plot", metavar="OUT.png", help="with --sweep: draw the figures (matplotlib)")
     return parser
 
 
@@ -119,6 +139,33 @@ def _compile(args: argparse.Namespace) -> None:
         print(report)
 
 
+def _analyze(args: argparse.Namespace) -> None:
+    from aggspec.report import analyze, format_report, format_sweep, sweep, sweep_table, to_json
+
+    if args.plot and not args.sweep:
+        raise AggSpecError("--plot needs --sweep", filename="<command line>")
+    if not args.sweep:
+        if len(args.specs) > 1:
+            raise AggSpecError("several specs can be compared only with --sweep", filename="<command line>")
+        args.spec = args.specs[0]
+        report = analyze(_load(args))
+        print(to_json(report.to_dict()) if args.json else format_report(report, full=args.full))
+        return
+    limits = Limits(args.max_layers, args.max_connections, args.max_recursion, args.max_steps)
+    name, values = parse_sweep(args.sweep)
+    overrides = [parse_define(text) for text in args.defines]
+    tables = {path: sweep_table(name, sweep(path, name, values, overrides, limits)) for path in args.specs}
+    if args.json:
+        print(to_json([{"spec": path, **record} for path, records in tables.items() for record in records]))
+    else:
+        print("\n\n".join(f"{path}\n{format_sweep(name, records)}" for path, records in tables.items()))
+    if args.plot:
+        from aggspec.plot import plot_sweep
+
+        plot_sweep(name, tables, args.plot)
+        print(f"wrote {args.plot}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
@@ -126,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(summarize(_load(args)))
         elif args.command == "compile":
             _compile(args)
+        elif args.command == "analyze":
+            _analyze(args)
     except AggSpecError as error:
         print(error.render(), file=sys.stderr)
         return 2

@@ -25,6 +25,10 @@ Nodes
                merge and projections of the stage input have None).
     ``span``   the ``syntax.Span`` of the .agg source that produced the node.
 
+    ``graph.nodes`` iterates in a topological order: every node comes after
+    its inputs (the order the spec applies its ops, which is also the order a
+    compiled model registers its modules).
+
 Edges
     One edge per data dependency, attribute ``index``: the position of the
     source among the target's inputs. For merges that is the merge order the
@@ -172,7 +176,10 @@ def validate(graph: nx.DiGraph) -> None:
     inputs = [n for n, kind in graph.nodes(data="kind") if kind == "input"]
     assert inputs == [graph.graph["input"]], f"IR must have one input node, has {inputs}"
     assert graph.graph["output"] in graph, "IR output node missing"
+    seen: set[str] = set()
     for node, data in graph.nodes(data=True):
+        assert all(p in seen for p in graph.predecessors(node)), f"{node} comes before an input"
+        seen.add(node)
         indices = sorted(i for _, _, i in graph.in_edges(node, data="index"))
         assert indices == list(range(len(indices))), f"{node}: edge indices {indices}"
         if data["kind"] == "op":

@@ -62,6 +62,10 @@ def _no_params(shape: Shape, args: Args) -> int:
     return 0
 
 
+def _no_macs(shape: Shape, out: Shape, args: Args) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class Op:
     name: str
@@ -69,6 +73,10 @@ class Op:
     infer_shape: Callable[[Shape, Args], Shape]
     torch_module: Callable[[Shape, Args], TorchCall]
     count_params: Callable[[Shape, Args], int] = _no_params
+    # Multiply-accumulates per sample, given the input and output shapes. Only
+    # convolutions and linear layers count, as in fvcore and torch's
+    # FlopCounterMode (which reports 2 FLOPs per MAC); elementwise ops do not.
+    count_macs: Callable[[Shape, Shape, Args], int] = _no_macs
     family: str = "other"  # conv, norm, activation, pool, linear, reshape, regularize
     summary: str = ""
 
@@ -171,6 +179,7 @@ register(
             ),
         ),
         _conv_params,
+        lambda shape, out, args: out[0] * out[1] * out[2] * (shape[0] // args["groups"]) * args["k"] ** 2,
         family="conv",
         summary="2-d convolution, padding k // 2 (nn.Conv2d)",
     )
@@ -189,6 +198,7 @@ register(
         _linear_shape,
         lambda shape, args: TorchCall("Linear", (shape[0], args["out"]), (("bias", args["bias"]),)),
         lambda shape, args: shape[0] * args["out"] + (args["out"] if args["bias"] else 0),
+        lambda shape, out, args: shape[0] * out[0],
         family="linear",
         summary="fully connected layer (nn.Linear)",
     )

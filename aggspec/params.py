@@ -17,7 +17,7 @@ from aggspec import syntax as s
 from aggspec.errors import AggSpecError
 from aggspec.signature import show_value, type_name
 
-__all__ = ["TYPE_NAMES", "Override", "check_override", "from_python", "parse_define"]
+__all__ = ["TYPE_NAMES", "Override", "check_override", "from_python", "parse_define", "parse_sweep"]
 
 TYPE_NAMES = ("int", "float", "bool", "string", "list")
 _TYPE_ALIASES = {"str": "string"}
@@ -44,6 +44,26 @@ def parse_define(text: str) -> Override:
     name, expr = parse_override(text, filename="<command line>")
     value = _literal(expr, text)
     return Override(name.id, value, text, "<command line>", expr.span)
+
+
+def parse_sweep(text: str) -> tuple[str, list[Override]]:
+    """Parse ``--sweep name=v1,v2,...`` into the name and one override per value.
+
+    Values are literals as for ``-D`` (a list value is written in brackets:
+    ``growth=12,24,[16,32,64]``).
+    """
+    from aggspec.parser import parse_override
+
+    name, _, values = text.partition("=")
+    listed = f"{name}=[{values}]"
+    parsed_name, expr = parse_override(listed, filename="<command line>")
+    if not isinstance(expr, s.ListExpr) or not expr.items:
+        raise AggSpecError("--sweep needs NAME=V1,V2,...", filename="<command line>")
+    overrides = [
+        Override(parsed_name.id, _literal(item, listed), listed, "<command line>", item.span)
+        for item in expr.items
+    ]
+    return parsed_name.id, overrides
 
 
 def _literal(expr: s.Expr, text: str) -> Any:

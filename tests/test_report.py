@@ -1,0 +1,113 @@
+"""aggspec analyze: the report, its JSON, sweeps and plots, through the command line."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.image
+import pytest
+
+import aggspec
+from aggspec import cli
+from aggspec.report import format_report
+
+from .conftest import EXAMPLES
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_report_fields(capsys) -> None:
+    code, out, _ = run(
+        capsys,
+        "analyze",
+        str(EXAMPLES / "sparsenet_cifar.agg"),
+        "-D",
+        "depth=40",
+        "-D",
+        "bottleneck=false",
+        "--json",
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) >= {"network", "params", "macs", "activation_bytes", "layers", "edges", "path", "stages"}
+    assert data["params"] == aggspec.analysis.parameter_count(
+        aggspec.load(EXAMPLES / "sparsenet_cifar.agg", depth=40, bottleneck=False).graph
+    )
+    assert data["path"] == {"shortest_input_to_output": 10, "longest_input_to_output": 40}
+    stage = data["stages"][0]
+    assert set(stage) >= {"name", "layers", "take", "merge", "fan_in", "connections", "max_hops", "mean_hops"}
+    assert stage["layers"] == 12 and stage["fan_in"] == [l.bit_length() for l in range(1, 13)]
+    assert stage["connections"] == 37 and stage["max_hops"] == 3
+
+
+def test_text_report(capsys, golden) -> None:
+    code, out, _ = run(capsys, "analyze", str(EXAMPLES / "densenet_cifar.agg"))
+    assert code == 0
+    golden("analyze_densenet40.txt", out)
+    assert "... 4 layers ..." in out and "1,059,298" in out
+
+
+def test_full_lists_every_layer() -> None:
+    report = aggspec.analyze(EXAMPLES / "densenet_cifar.agg")
+    text = format_report(report, full=True)
+    assert all(f"stage2.layer{l} " in text for l in range(1, 13))
+
+
+def test_sweep_table_and_json(capsys) -> None:
+    path = str(EXAMPLES / "sparsenet_cifar.agg")
+    code, out, _ = run(capsys, "analyze", path, "-D", "bottleneck=false", "--sweep", "depth=40,100,250")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == path and lines[1].split()[:3] == ["depth", "params", "MACs"] and len(lines) == 5
+    code, out, _ = run(
+        capsys, "analyze", path, "-D", "bottleneck=false", "--sweep", "depth=40,100,250", "--json"
+    )
+    records = json.loads(out)
+    assert [r["depth"] for r in records] == [40, 100, 250]
+    assert [r["max_fan_in"] for r in records] == [4, 6, 7]  # floor(log2 L) + 1 for L = 12, 32, 82
+
+
+def test_sweep_plot_compares_specs(capsys, tmp_path) -> None:
+    out_png = tmp_path / "sweep.png"
+    dense, sparse = str(EXAMPLES / "densenet_cifar.agg"), str(EXAMPLES / "sparsenet_cifar.agg")
+    code, out, _ = run(
+        capsys,
+        "analyze",
+        dense,
+        sparse,
+        "-D",
+        "bottleneck=false",
+        "--sweep",
+        "depth=40,52,64",
+        "--plot",
+        str(out_png),
+    )
+    assert out.count("depth  ") == 2
+    assert code == 0 and f"wrote {out_png}" in out
+    image = matplotlib.image.imread(out_png)
+    assert image.shape[:2] == (750, 1300)
+
+
+def test_sweep_with_list_values(capsys) -> None:
+    code, out, _ = run(
+        capsys, "analyze", str(EXAMPLES / "sparsenet_cifar.agg"), "--sweep", "growth=12,[16,32,64]", "--json"
+    )
+    assert code == 0 and [r["growth"] for r in json.loads(out)] == [12, [16, 32, 64]]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--plot", "x.png"], "--plot needs --sweep"),
+        (["--sweep", "depth=4.5"], "parameter 'depth' takes int, got float 4.5"),
+        (["--sweep", "dpeth=40"], "unknown parameter 'dpeth'"),
+        ([str(EXAMPLES / "plain.agg")], "several specs can be compared only with --sweep"),
+    ],
+)
+def test_analyze_errors(capsys, argv: list[str], message: str) -> None:
+    code, _, err = run(capsys, "analyze", str(EXAMPLES / "densenet_cifar.agg"), *argv)
+    assert code == 2 and message in err and "Traceback" not in err
