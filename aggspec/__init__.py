@@ -26,6 +26,7 @@ __all__ = [
     "StageInfo",
     "analyze",
     "build",
+    "draw",
     "load",
     "loads",
     "parse",
@@ -40,6 +41,10 @@ def __getattr__(name: str) -> Any:
         from aggspec.compiler import build
 
         return build
+    if name == "draw":
+        from aggspec.viz import draw
+
+        return draw
     if name == "analyze":
         from aggspec.report import analyze
 

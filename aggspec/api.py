@@ -52,6 +52,25 @@ class Spec:
     def stages(self) -> list[StageInfo]:
         return list(self.graph.graph["stages"])
 
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter shows a Spec as its layer diagram (SVG), when graphviz's dot is installed."""
+        bundle = {"text/plain": repr(self)}
+        svg = self._repr_svg_()
+        if svg is not None:
+            bundle["image/svg+xml"] = svg
+        return bundle
+
+    def _repr_svg_(self) -> str | None:
+        import graphviz
+
+        from aggspec.viz import draw  # viz reads Spec; import here to keep the modules acyclic
+
+        try:
+            svg: bytes = draw(self).pipe(format="svg")
+            return svg.decode("utf-8")
+        except graphviz.ExecutableNotFound:
+            return None
+
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.input_shape))
         return (

@@ -105,6 +105,31 @@ def _build_parser() -> argparse.ArgumentParser:
         help="analyze once per value of a param and show how each figure grows (e.g. depth=40,100,250)",
     )
     analyze.add_argument("--plot", metavar="OUT.png", help="with --sweep: draw the figures (matplotlib)")
+    viz = commands.add_parser(
+        "viz",
+        help="draw a spec with graphviz, or its connectivity matrices",
+        description="Draw SPEC to OUT (.svg, .png, .pdf, or .dot source, which needs no dot program), "
+        "or with --matrix each stage's connectivity as a heat map (.png, .svg).",
+    )
+    _add_spec_arguments(viz)
+    viz.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="the file to write; its extension picks the format",
+    )
+    viz.add_argument(
+        "--level", choices=["layer", "stage", "op"], default="layer", help="detail (default: layer)"
+    )
+    viz.add_argument(
+        "--rankdir", choices=["TB", "LR"], default="TB", help="top to bottom (default) or left to right"
+    )
+    viz.add_argument("--full", action="store_true", help="draw every layer of long stages")
+    viz.add_argument("--matrix", action="store_true", help="draw connectivity matrices instead (matplotlib)")
+    viz.add_argument(
+        "--compare", metavar="OTHER.agg", help="with --matrix: draw this spec's matrices too, below"
+    )
     return parser
 
 
@@ -166,6 +191,34 @@ def _analyze(args: argparse.Namespace) -> None:
         print(f"wrote {args.plot}")
 
 
+def _viz(args: argparse.Namespace) -> int:
+    from aggspec.viz import DotMissing, draw, matrix_figure, render
+
+    spec = _load(args)
+    if args.compare and not args.matrix:
+        raise AggSpecError("--compare needs --matrix", filename="<command line>")
+    if args.matrix:
+        specs = [spec]
+        if args.compare:
+            limits = Limits(args.max_layers, args.max_connections, args.max_recursion, args.max_steps)
+            specs.append(build_spec(read_source(args.compare), args.compare, [], limits))
+        width, height = matrix_figure(specs, args.output)
+        print(f"wrote {args.output}: {width}x{height}")
+        return 0
+    dot = draw(spec, args.level, rankdir=args.rankdir, full=args.full)
+    try:
+        render(dot, args.output)
+    except DotMissing as missing:
+        print(
+            f"aggspec: graphviz's 'dot' program is not installed (apt-get install graphviz, "
+            f"brew install graphviz or conda install graphviz); wrote the DOT source to {missing}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"wrote {args.output}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
@@ -175,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _compile(args)
         elif args.command == "analyze":
             _analyze(args)
+        elif args.command == "viz":
+            return _viz(args)
     except AggSpecError as error:
         print(error.render(), file=sys.stderr)
         return 2
