@@ -138,7 +138,7 @@ def _group(graph: nx.DiGraph, node: str, level: str) -> str:
     stage, layer, role = data["stage"], data["layer"], data["role"]
     if stage is not None:
         if level == "stage":
-            return stage
+            return str(stage)
         if layer is None:
             return f"{stage}:out"
         if role in ("aggregate", "project"):
