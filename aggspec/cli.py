@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -141,8 +142,12 @@ def _load(args: argparse.Namespace) -> Spec:
 
 def _compile(args: argparse.Namespace) -> None:
     # torch is imported here, not at the top: `aggspec check` should not pay for it.
-    from aggspec.source import emit_source
+    from aggspec.source import class_name, emit_source
 
+    if args.check and args.output is None:
+        raise AggSpecError("--check needs -o FILE", filename="<command line>")
+    if args.batch < 1:
+        raise AggSpecError(f"--batch must be at least 1, got {args.batch}", filename="<command line>")
     spec = _load(args)
     text = emit_source(spec)
     if args.output is None:
@@ -153,15 +158,12 @@ def _compile(args: argparse.Namespace) -> None:
                 handle.write(text)
         except OSError as exc:
             raise AggSpecError(f"cannot write file: {exc.strerror}", filename=args.output) from None
-        print(f"wrote {args.output}: class {spec.name}, {spec.graph.number_of_nodes() - 1:,} layers")
+        layers = spec.graph.number_of_nodes() - 1
+        print(f"wrote {args.output}: class {class_name(spec.name)}, {layers:,} layers")
     if args.check:
         from aggspec.smoke import smoke_test
 
-        path = args.output
-        if path is None:
-            raise AggSpecError("--check needs -o FILE", filename="<command line>")
-        report = smoke_test(path, batch=args.batch)
-        print(report)
+        print(smoke_test(args.output, batch=args.batch))
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -169,6 +171,10 @@ def _analyze(args: argparse.Namespace) -> None:
 
     if args.plot and not args.sweep:
         raise AggSpecError("--plot needs --sweep", filename="<command line>")
+    if args.plot:
+        from aggspec.plot import check_plot_path
+
+        check_plot_path(args.plot)
     if not args.sweep:
         if len(args.specs) > 1:
             raise AggSpecError("several specs can be compared only with --sweep", filename="<command line>")
@@ -188,7 +194,7 @@ def _analyze(args: argparse.Namespace) -> None:
         from aggspec.plot import plot_sweep
 
         plot_sweep(name, tables, args.plot)
-        print(f"wrote {args.plot}")
+        print(f"wrote {args.plot}", file=sys.stderr)  # stdout may be JSON
 
 
 def _viz(args: argparse.Namespace) -> int:
@@ -221,6 +227,15 @@ def _viz(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:  # `aggspec analyze ... | head`: the reader left, which is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         if args.command == "check":
             print(summarize(_load(args)))

@@ -7,11 +7,12 @@ maxima, or a learned-weight module), and the constructor of every module as
 prints the same program as a standalone file. Both therefore agree on every
 parameter name, shape and registration order.
 
-Modules get the IR's dotted node ids as names (``stage2.layer7.conv2``), with
-a trailing ``_`` added to any part that is a Python keyword or an
-``nn.Module`` attribute, so no spec can break the module tree or the emitted
-source. Each fx node's ``meta["aggspec"]`` holds its IR node id, shape and
-``.agg`` source location.
+Modules get the IR's dotted node ids as names (``stage2.layer7.conv2``).
+``ModuleNames`` makes each part safe (a Python keyword, an ``nn.Module``
+attribute or a name Python would mangle gets a ``_``) and keeps the names of
+one parent distinct, so no spec can break the module tree or the emitted
+source, or make two values share one module. Each fx node's
+``meta["aggspec"]`` holds its IR node id, shape and ``.agg`` source location.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ import torch
 from torch import fx, nn
 
 from aggspec.api import Spec, load
-from aggspec.errors import AggSpecError
+from aggspec.errors import AggSpecError, deep_recursion
 from aggspec.ir import Limits, inputs_of
 from aggspec.merges import MERGES, Merge
 from aggspec.ops import OPS, TorchCall, format_shape
 from aggspec.syntax import Span
 from aggspec.torch_runtime import init_weights
 
-__all__ = ["Lowered", "build", "lower", "module_path"]
+__all__ = ["Lowered", "ModuleNames", "build", "lower", "module_paths"]
 
 # Attribute names an nn.Module already uses: a submodule must not shadow them.
 _MODULE_ATTRIBUTES = frozenset(dir(nn.Module())) | {"code", "graph", "meta"}
@@ -43,14 +44,47 @@ _MODULE_ATTRIBUTES = frozenset(dir(nn.Module())) | {"code", "graph", "meta"}
 _FOLDS: dict[str, Callable[[Any, Any], Any]] = {"add": operator.add, "maximum": torch.maximum}
 
 
-def module_path(node_id: str) -> str:
-    """The submodule name for an IR node: its id, made safe part by part."""
-    parts = []
-    for part in node_id.split("."):
-        if keyword.iskeyword(part) or part in _MODULE_ATTRIBUTES:
-            part += "_"
-        parts.append(part)
-    return ".".join(parts)
+class ModuleNames:
+    """Safe, unique module paths for IR node ids, assigned in the order asked.
+
+    A part is renamed when it is a Python keyword or an ``nn.Module``
+    attribute (``training`` -> ``training_``) or starts with ``__`` (which
+    Python mangles inside a class body: ``__x`` -> ``m__x_``). Two different
+    parts under one parent never get the same name: a later one adds ``_``
+    until it is free (``training_`` after ``training`` -> ``training__``).
+    """
+
+    def __init__(self) -> None:
+        self.assigned: dict[tuple[str, str], str] = {}  # (parent path, raw part) -> safe part
+        self.taken: dict[str, set[str]] = {}  # parent path -> safe parts in use
+
+    def __call__(self, node_id: str) -> str:
+        path = ""
+        for part in node_id.split("."):
+            key = (path, part)
+            if key not in self.assigned:
+                candidate = _safe_part(part)
+                used = self.taken.setdefault(path, set())
+                while candidate in used:
+                    candidate += "_"
+                used.add(candidate)
+                self.assigned[key] = candidate
+            path = f"{path}.{self.assigned[key]}" if path else self.assigned[key]
+        return path
+
+
+def _safe_part(part: str) -> str:
+    if part.startswith("__"):
+        return f"m{part}_"
+    if keyword.iskeyword(part) or part in _MODULE_ATTRIBUTES:
+        return f"{part}_"
+    return part
+
+
+def module_paths(graph: nx.DiGraph) -> dict[str, str]:
+    """The module path of every IR node, as the compiler names them."""
+    names = ModuleNames()
+    return {node: names(node) for node in graph}
 
 
 @dataclass
@@ -92,6 +126,7 @@ class _Lowering:
         # merge's inputs reuses it (the running sum of `take dense; merge sum`).
         self.folds: dict[tuple[str, fx.Node, str], fx.Node] = {}
         self.filename = str(graph.graph.get("filename", "<spec>"))
+        self.paths = module_paths(graph)
 
     def run(self) -> Lowered:
         ir = self.ir
@@ -112,20 +147,21 @@ class _Lowering:
         return Lowered(ir.graph["name"], self.fx, self.modules, tuple(ir.nodes[input_id]["shape"]))
 
     def _op(self, node_id: str, data: dict[str, Any], source: str) -> fx.Node:
-        target = module_path(node_id)
+        target = self.paths[node_id]
         in_shape = self.ir.nodes[source]["shape"]
         self.modules[target] = OPS[data["op"]].torch_module(in_shape, data["args"])
         return self.fx.create_node("call_module", target, (self.values[source],))
 
     def _merge(self, node_id: str, merge: Merge, sources: list[str]) -> fx.Node:
         inputs = [self.values[s] for s in sources]
-        name = module_path(node_id).replace(".", "_")
+        name = self.paths[node_id].replace(".", "_")
         if merge.lowering == "cat":
             return self.fx.create_node("call_function", torch.cat, (inputs,), {"dim": 1}, name=name)
         if merge.lowering == "module":
-            target = module_path(node_id)
+            target = self.paths[node_id]
             self.modules[target] = TorchCall(merge.module, (len(inputs),), runtime=True)
-            return self.fx.create_node("call_module", target, tuple(inputs))
+            # one list argument, not *args: TorchScript cannot script varargs
+            return self.fx.create_node("call_module", target, (inputs,))
         result = self._fold(merge.fold, sources, inputs, name)
         if merge.average:
             result = self.fx.create_node(
@@ -149,6 +185,8 @@ class _Lowering:
         return accumulated
 
     def _annotate(self, value: fx.Node, node_id: str, data: dict[str, Any]) -> None:
+        if "aggspec" in value.meta:  # a merge that reuses an earlier one's fx node keeps its origin
+            return
         span = data["span"]
         value.meta["aggspec"] = {
             "node": node_id,
@@ -187,16 +225,17 @@ def build(
         spec = load(spec, limits=limits, **params)
     elif params:
         raise TypeError("parameter overrides apply when building from a file; pass them to aggspec.load")
-    lowered = lower(spec.graph)
-    with torch.random.fork_rng(devices=[]):  # modules draw default weights from the global RNG
-        root = lowered.root()
-    model = fx.GraphModule(root, lowered.graph, class_name=lowered.name)
-    init_weights(model, init_seed)
-    if verify:
-        try:
-            verify_shapes(lowered)
-        except AggSpecError as exc:
-            raise exc.located(spec.filename, spec.module.source) from None
+    try:
+        with deep_recursion("the network"):  # module trees as deep as the spec's nesting
+            lowered = lower(spec.graph)
+            with torch.random.fork_rng(devices=[]):  # modules draw default weights from the global RNG
+                root = lowered.root()
+            model = fx.GraphModule(root, lowered.graph, class_name=lowered.name)
+            init_weights(model, init_seed)
+            if verify:
+                verify_shapes(lowered)
+    except AggSpecError as exc:
+        raise exc.located(spec.filename, spec.module.source) from None
     return model
 
 

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["plot_sweep"]
+__all__ = ["check_plot_path", "plot_sweep"]
 
 _PANELS = (  # (record key, title, whether to use a log scale for it)
     ("params", "parameters", True),
@@ -16,6 +16,23 @@ _PANELS = (  # (record key, title, whether to use a log scale for it)
     ("max_hops", "max hops within a stage", False),
     ("mean_hops", "mean hops within a stage", False),
 )
+
+
+def check_plot_path(path: str | os.PathLike[str]) -> None:
+    """Refuse, before any work, a plot file matplotlib cannot write."""
+    from aggspec.errors import AggSpecError
+
+    extension = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    if extension not in ("png", "svg", "pdf", "jpg", "jpeg"):
+        raise AggSpecError(
+            f"--plot writes .png, .svg, .pdf or .jpg files, not {os.fspath(path)!r}",
+            filename="<command line>",
+        )
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise AggSpecError(
+            f"cannot write {os.fspath(path)!r}: no folder {folder!r}", filename="<command line>"
+        )
 
 
 def plot_sweep(
@@ -29,7 +46,7 @@ def plot_sweep(
 
     figure, axes = plt.subplots(2, 3, figsize=(13, 7.5), constrained_layout=True)
     for label, records in tables.items():
-        values = [r[name] for r in records]
+        values = [r["value"] for r in records]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values)
         positions = values if numeric else list(range(len(values)))
         for axis, (key, title, log_y) in zip(axes.flat, _PANELS, strict=True):

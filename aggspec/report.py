@@ -117,7 +117,8 @@ def analyze(spec: Spec | str | os.PathLike[str], **params: Any) -> Report:
     stages = []
     for stage in spec.stages:
         hops = stage_hops(stage)
-        members = [n for n, s in graph.nodes(data="stage") if s == stage.name]
+        # by name prefix, so a stage nested in another's unit counts in both
+        members = [n for n in graph if n.startswith(stage.name + ".")]
         stages.append(
             StageReport(
                 name=stage.name,
@@ -296,7 +297,8 @@ def sweep_table(name: str, results: Sequence[tuple[Any, Report]]) -> list[dict[s
         fan_ins = [f for s in report.stages for f in s.fan_in]
         records.append(
             {
-                name: value,
+                "param": name,  # separate keys: a param may be called "params" or "layers"
+                "value": value,
                 "params": report.params,
                 "macs": report.macs,
                 "activation_bytes": report.activation_bytes,
@@ -332,7 +334,7 @@ def format_sweep(name: str, records: Sequence[dict[str, Any]]) -> str:
     )
     body = [
         [
-            show_value(r[name]),
+            show_value(r["value"]),
             f"{r['params']:,}",
             _si(r["macs"]),
             _si(r["activation_bytes"]) + "B",

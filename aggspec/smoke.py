@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import uuid
@@ -13,22 +14,32 @@ __all__ = ["import_model_file", "smoke_test"]
 
 
 def import_model_file(path: str) -> ModuleType:
-    """Import an emitted ``model.py`` under a unique module name."""
+    """Import an emitted ``model.py`` (whatever its extension) under a unique module name."""
     name = f"aggspec_model_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
+    loader = importlib.machinery.SourceFileLoader(name, path)
+    spec = importlib.util.spec_from_loader(name, loader)
+    assert spec is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    loader.exec_module(module)
     return module
 
 
 def smoke_test(path: str, batch: int = 2) -> str:
-    """Build the model in ``path``, run forward and backward on a random batch, describe it."""
+    """Build the model in ``path``, run forward and backward on a random batch, describe it.
+
+    A batch of one runs in eval mode: batch norm cannot train on a single value per channel.
+    """
     module = import_model_file(path)
     model = module.build(seed=0)
+    model.train(batch > 1)
     inputs = torch.randn(batch, *model.input_shape, generator=torch.Generator().manual_seed(0))
     output = model(inputs)
+    if not output.requires_grad:
+        return (
+            f"checked {type(model).__name__}: input {tuple(inputs.shape)} -> output {tuple(output.shape)}, "
+            "no parameters, forward ran (nothing to train)"
+        )
     output.float().pow(2).mean().backward()
     params = sum(p.numel() for p in model.parameters())
     missing = [name for name, p in model.named_parameters() if p.grad is None]

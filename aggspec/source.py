@@ -11,6 +11,7 @@ the file except identifiers made safe by the compiler and literals printed with
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import keyword
 import operator
@@ -28,13 +29,28 @@ from aggspec.ops import format_shape
 
 __all__ = ["emit_source"]
 
-# Names the emitted file defines or imports at module level.
-_FILE_NAMES = frozenset({"torch", "nn", "math", "build", "init_weights", "WeightedSum", "Tensor"})
+# Names the emitted file defines, imports or uses as locals next to the class name.
+_FILE_NAMES = frozenset(
+    {
+        "torch",
+        "nn",
+        "math",
+        "annotations",
+        "SOURCE",
+        "PARAMS",
+        "build",
+        "init_weights",
+        "WeightedSum",
+        "model",
+        "seed",
+    }
+)
 
 
 def class_name(network: str) -> str:
     """The network's name, unless Python or the file already means something by it."""
-    if keyword.iskeyword(network) or network in _FILE_NAMES or not network.isidentifier():
+    taken = keyword.iskeyword(network) or network in _FILE_NAMES or hasattr(builtins, network)
+    if taken or network.startswith("__") or not network.isidentifier():
         return network + "_"
     return network
 
@@ -142,7 +158,7 @@ def _forward(graph: fx.Graph) -> list[str]:
         names[node] = node.name
         args = ", ".join(name_of(a) for a in node.args)
         if node.op == "call_module":
-            expression = f"self.{node.target}({args})"
+            expression = f"self.{node.target}({args})"  # a list argument prints as [a, b]
         elif node.target in _INFIX:
             left, right = node.args
             expression = f"{name_of(left)} {_INFIX[node.target]} {name_of(right)}"

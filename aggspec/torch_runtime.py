@@ -26,7 +26,7 @@ class WeightedSum(nn.Module):
     def reset_gates(self) -> None:
         nn.init.zeros_(self.weight)  # every input starts at sigmoid(0) = 0.5
 
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
         gates = torch.sigmoid(self.weight)
         out = xs[0] * gates[0]
         for i in range(1, len(xs)):

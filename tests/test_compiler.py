@@ -14,7 +14,7 @@ from torch import fx, nn
 import aggspec
 from aggspec import AggSpecError
 from aggspec.analysis import parameter_count
-from aggspec.compiler import build, lower, module_path
+from aggspec.compiler import ModuleNames, build, lower, module_paths
 from aggspec.ir import inputs_of
 from aggspec.ops import OPS
 
@@ -94,12 +94,13 @@ def test_dense_sum_compiles_to_a_running_sum() -> None:
 def interpret(graph, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """A naive evaluation of the IR with the compiled model's modules: every merge from scratch."""
     values = {graph.graph["input"]: x}
+    paths = module_paths(graph)
     for node, data in graph.nodes(data=True):
         if data["kind"] == "input":
             continue
         inputs = [values[s] for s in inputs_of(graph, node)]
         if data["kind"] == "op":
-            values[node] = model.get_submodule(module_path(node))(inputs[0])
+            values[node] = model.get_submodule(paths[node])(inputs[0])
         elif data["op"] == "concat":
             values[node] = torch.cat(inputs, 1)
         elif data["op"] == "sum":
@@ -109,7 +110,7 @@ def interpret(graph, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         elif data["op"] == "max":
             values[node] = functools.reduce(torch.maximum, inputs)
         else:  # weighted
-            gates = torch.sigmoid(model.get_submodule(module_path(node)).weight)
+            gates = torch.sigmoid(model.get_submodule(paths[node]).weight)
             values[node] = functools.reduce(operator.add, [g * v for g, v in zip(gates, inputs, strict=True)])
     return values[graph.graph["output"]]
 
@@ -157,8 +158,11 @@ def test_shape_rule_disagreeing_with_pytorch_is_a_located_error(monkeypatch) -> 
 
 
 def test_module_names_are_made_safe() -> None:
-    assert module_path("graph1.class.conv1") == "graph1.class_.conv1"
-    assert module_path("graph1.training.relu1") == "graph1.training_.relu1"
+    names = ModuleNames()
+    assert names("graph1.class.conv1") == "graph1.class_.conv1"
+    assert names("graph1.training.relu1") == "graph1.training_.relu1"
+    assert names("graph1.training_.relu1") == "graph1.training__.relu1"  # never the same module
+    assert names("__blk1.conv1") == "m__blk1_.conv1"  # Python would mangle self.__blk1
     spec = aggspec.loads(
         "network T(input 3x8x8) { graph(x) { training = x -> relu\n forward = training -> bn } }"
     )
@@ -239,3 +243,26 @@ def test_a_value_merged_with_itself() -> None:
     model = build(aggspec.loads("network N(input 4x8x8) { residual { } }"))
     x = torch.randn(2, 4, 8, 8)
     torch.testing.assert_close(model(x), 2 * x)
+
+
+def test_bindings_whose_safe_names_collide_stay_distinct() -> None:
+    spec = aggspec.loads(
+        "network N(input 4x8x8) { graph(x) {\n training = x -> conv(8, 3)\n training_ = x -> conv(4, 3)\n"
+        " c = concat(training, training_) } }"
+    )
+    model = build(spec)
+    assert sum(p.numel() for p in model.parameters()) == parameter_count(spec.graph)
+    assert model(torch.randn(2, 4, 8, 8)).shape == (2, 12, 8, 8)
+
+
+def test_weighted_merges_script() -> None:
+    spec = aggspec.load(EXAMPLES / "randwire.agg", nodes=6, channels=8, classes=3)
+    model = build(spec).eval()
+    x = torch.randn(1, 3, 64, 64)
+    torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
+def test_very_deep_module_trees_build() -> None:
+    text = "def tower(c, n) { if n > 0 { conv(c, 1) tower(c, n - 1) } }\nnetwork Deep(input 2x4x4) { tower(2, 1000) }"
+    spec = aggspec.loads(text, limits=aggspec.Limits(max_recursion=5000))
+    assert build(spec, verify=False)(torch.randn(1, 2, 4, 4)).shape == (1, 2, 4, 4)

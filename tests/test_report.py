@@ -67,7 +67,7 @@ def test_sweep_table_and_json(capsys) -> None:
         capsys, "analyze", path, "-D", "bottleneck=false", "--sweep", "depth=40,100,250", "--json"
     )
     records = json.loads(out)
-    assert [r["depth"] for r in records] == [40, 100, 250]
+    assert [(r["param"], r["value"]) for r in records] == [("depth", 40), ("depth", 100), ("depth", 250)]
     assert [r["max_fan_in"] for r in records] == [4, 6, 7]  # floor(log2 L) + 1 for L = 12, 32, 82
 
 
@@ -86,8 +86,7 @@ def test_sweep_plot_compares_specs(capsys, tmp_path) -> None:
         "--plot",
         str(out_png),
     )
-    assert out.count("depth  ") == 2
-    assert code == 0 and f"wrote {out_png}" in out
+    assert code == 0 and out.count("depth  ") == 2
     image = matplotlib.image.imread(out_png)
     assert image.shape[:2] == (750, 1300)
 
@@ -96,7 +95,7 @@ def test_sweep_with_list_values(capsys) -> None:
     code, out, _ = run(
         capsys, "analyze", str(EXAMPLES / "sparsenet_cifar.agg"), "--sweep", "growth=12,[16,32,64]", "--json"
     )
-    assert code == 0 and [r["growth"] for r in json.loads(out)] == [12, [16, 32, 64]]
+    assert code == 0 and [r["value"] for r in json.loads(out)] == [12, [16, 32, 64]]
 
 
 @pytest.mark.parametrize(
@@ -105,9 +104,31 @@ def test_sweep_with_list_values(capsys) -> None:
         (["--plot", "x.png"], "--plot needs --sweep"),
         (["--sweep", "depth=4.5"], "parameter 'depth' takes int, got float 4.5"),
         (["--sweep", "dpeth=40"], "unknown parameter 'dpeth'"),
+        (["--sweep", "depth=40,52", "--plot", "x.foo"], "--plot writes .png, .svg, .pdf or .jpg files"),
+        (["--sweep", "depth=40,52", "--plot", "/nonexistent/x.png"], "no folder"),
         ([str(EXAMPLES / "plain.agg")], "several specs can be compared only with --sweep"),
     ],
 )
 def test_analyze_errors(capsys, argv: list[str], message: str) -> None:
     code, _, err = run(capsys, "analyze", str(EXAMPLES / "densenet_cifar.agg"), *argv)
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_sweep_of_a_param_named_like_a_figure(tmp_path, capsys) -> None:
+    spec = tmp_path / "layers.agg"
+    spec.write_text(
+        "param layers = 6\nnetwork Net(input 3x8x8) { conv(8, 3) stage layers * conv(8, 3) { take dense; merge sum; emit all } }\n"
+    )
+    plot = tmp_path / "p.png"
+    code, out, err = run(
+        capsys, "analyze", str(spec), "--sweep", "layers=6,12", "--json", "--plot", str(plot)
+    )
+    records = json.loads(out)  # the plot's "wrote" line goes to stderr, so stdout stays JSON
+    assert code == 0 and f"wrote {plot}" in err
+    assert [(r["value"], r["stage_layers"], r["layers"]) for r in records] == [(6, 6, 13), (12, 12, 25)]
+
+
+def test_nested_stages_count_in_the_outer_stage() -> None:
+    spec = aggspec.loads("network N(input 4x8x8) { stage 2 * { stage 2 * conv(4, 3) } { take chain } }")
+    outer = aggspec.analyze(spec).stages[-1]
+    assert outer.name == "stage1" and outer.params == 4 * 4 * 4 * 9

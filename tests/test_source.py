@@ -117,3 +117,34 @@ def test_cli_compile_to_stdout_and_errors(tmp_path, capsys) -> None:
     assert "def build(seed: int | None = 0) -> Plain:" in capsys.readouterr().out
     assert cli.main(["compile", str(EXAMPLES / "plain.agg"), "--check"]) == 2
     assert "--check needs -o FILE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["model", "seed", "super", "range", "isinstance", "nn", "WeightedSum"])
+def test_network_names_that_python_or_the_file_already_use(tmp_path, capsys, name: str) -> None:
+    spec = tmp_path / "n.agg"
+    spec.write_text(
+        f"network {name}(input 3x8x8) {{ stage 3 * conv(3, 3) {{ take dense; merge weighted }} }}\n"
+    )
+    out = tmp_path / "model.py"
+    assert cli.main(["compile", str(spec), "-o", str(out), "--check"]) == 0
+    assert f"class {name}_" in capsys.readouterr().out
+
+
+def test_mangled_names_keep_the_state_dict_keys(tmp_path) -> None:
+    spec = aggspec.loads(
+        "def __blk(c) { conv(c, 3) relu }\nnetwork Net(input 4x8x8) { __blk(4) graph(x) { __a = x -> bn } }"
+    )
+    module = import_model_file(write(tmp_path, spec))
+    assert list(module.build().state_dict()) == list(aggspec.build(spec).state_dict())
+
+
+def test_check_of_a_network_without_parameters_and_odd_paths(tmp_path, capsys) -> None:
+    spec = tmp_path / "free.agg"
+    spec.write_text("network Free(input 3x8x8) { relu maxpool(2) }\n")
+    out = tmp_path / "model"  # no .py
+    assert cli.main(["compile", str(spec), "-o", str(out), "--check"]) == 0
+    assert "no parameters, forward ran (nothing to train)" in capsys.readouterr().out
+    assert cli.main(["compile", str(EXAMPLES / "plain.agg"), "-o", str(out), "--check", "--batch", "1"]) == 0
+    assert "input (1, 3, 32, 32)" in capsys.readouterr().out
+    assert cli.main(["compile", str(EXAMPLES / "plain.agg"), "-o", str(out), "--check", "--batch", "0"]) == 2
+    assert "--batch must be at least 1" in capsys.readouterr().err
