@@ -9,13 +9,7 @@ import pytest
 
 from aggspec import cli
 
-from .conftest import EXAMPLES, ROOT
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import EXAMPLES, ROOT, run
 
 
 def test_check_prints_a_summary(capsys, monkeypatch, golden) -> None:

@@ -8,16 +8,9 @@ import matplotlib.image
 import pytest
 
 import aggspec
-from aggspec import cli
 from aggspec.report import format_report
 
-from .conftest import EXAMPLES
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import EXAMPLES, run
 
 
 def test_json_report_fields(capsys) -> None:
