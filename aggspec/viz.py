@@ -29,6 +29,7 @@ import graphviz
 import networkx as nx
 import numpy as np
 
+from aggspec.analysis import node_parameters, stage_fan_in
 from aggspec.api import Spec
 from aggspec.ir import StageInfo
 from aggspec.merges import MERGES
@@ -168,7 +169,8 @@ def _boxes(
             stage = by_stage[key]
             box.label = (
                 f"{stage.name} · {stage.length} \u00d7 {stage.unit}\ntake {stage.take} · merge {stage.merge}"
-                f" · emit {stage.emit}\n{shape}"
+                f" · emit {stage.emit}\n{shape} · {stage.connections:,} connections"
+                f" · fan-in up to {max(stage_fan_in(stage))} · {_params(graph, box.members):,} params"
             )
             box.category = "stage"
         elif len(members) == 1 or (merges and all(m["role"] in _MERGE_ROLES for m in members)):
@@ -185,6 +187,10 @@ def _boxes(
             box.label = f"{key}\n{summary}\n{shape}"
             box.category = _category(main)
     return boxes
+
+
+def _params(graph: nx.DiGraph, nodes: Sequence[str]) -> int:
+    return sum(node_parameters(graph, node) for node in nodes)
 
 
 def _category(data: Mapping[str, Any]) -> str:
