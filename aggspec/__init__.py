@@ -5,19 +5,26 @@ file; aggspec parses it (``parse``), elaborates it into a networkx IR
 (``load``/``loads`` return a ``Spec`` whose ``.graph`` is that IR) and checks
 it on the way, reporting mistakes as ``AggSpecError`` at file:line:col.
 ``build`` compiles a spec to a ``torch.fx.GraphModule``; ``port_state_dict``
-loads a reference implementation's weights into it.
+loads a reference implementation's weights into it; ``analyze`` measures a
+spec and ``draw`` diagrams it.
 
-torch is imported only when ``build`` or ``port_state_dict`` is first used, so
-checking a spec stays fast.
+Those four are imported on first use (torch, scipy and graphviz are slow to
+import), so checking a spec stays fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggspec.api import Spec, load, loads, parse
 from aggspec.errors import AggSpecError
 from aggspec.ir import Limits, StageInfo
+
+if TYPE_CHECKING:  # type checkers see the lazily imported names too
+    from aggspec.compiler import build
+    from aggspec.port import port_state_dict
+    from aggspec.report import analyze
+    from aggspec.viz import draw
 
 __all__ = [
     "AggSpecError",
