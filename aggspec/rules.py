@@ -142,9 +142,6 @@ class Where:
         return f"where {self.text}"
 
 
-_RANDOM_MODELS = {"er": "Erdos-Renyi", "ws": "Watts-Strogatz", "ba": "Barabasi-Albert"}
-
-
 @dataclass
 class RandomGraph:
     """Edges of a seeded networkx random graph on L nodes, oriented low to high.

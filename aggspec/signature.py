@@ -124,15 +124,6 @@ class Signature:
             )
         return parameter.coerce(value)
 
-    def describe(self) -> str:
-        """``out, k, stride=1`` — for documentation and messages."""
-        parts = [
-            p.name if p.default is REQUIRED else f"{p.name}={show_value(p.default)}" for p in self.parameters
-        ]
-        if self.rest is not None:
-            parts.append(f"{self.rest.name}...")
-        return ", ".join(parts)
-
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
