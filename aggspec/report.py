@@ -21,10 +21,10 @@ from aggspec.analysis import (
     node_macs,
     node_parameters,
     stage_fan_in,
-    stage_hops,
     weight_layer_path_lengths,
 )
 from aggspec.api import Spec, build_spec, read_source
+from aggspec.hops import stage_hops
 from aggspec.ir import Limits
 from aggspec.ops import format_shape
 from aggspec.params import Override

@@ -10,15 +10,15 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import aggspec
+import aggspec.hops
 from aggspec.analysis import (
     activation_bytes,
     mac_count,
     parameter_count,
     stage_fan_in,
-    stage_hops,
-    stage_layer_graph,
     weight_layer_path_lengths,
 )
+from aggspec.hops import CLOSED_FORM_HOPS, HopStats, stage_hops, stage_layer_graph
 
 from .conftest import EXAMPLES
 
@@ -53,7 +53,7 @@ def test_dense_rule(L: int) -> None:
     stage = stage_of("dense", L)
     assert stage_fan_in(stage) == list(range(1, L + 1))
     assert stage.connections == L * (L + 1) // 2
-    assert stage_hops(stage) == aggspec.analysis.HopStats(1, 1.0, L * (L + 1) // 2, 0)
+    assert stage_hops(stage) == HopStats(1, 1.0, L * (L + 1) // 2, 0)
 
 
 @pytest.mark.parametrize("L", [1, 5, 30])
@@ -78,7 +78,7 @@ def test_unreachable_pairs_are_counted_not_averaged() -> None:
 def test_hops_in_blocks_equal_hops_at_once(monkeypatch) -> None:
     stage = stage_of("random ws(4, 0.5, seed=3)", 50)
     whole = stage_hops(stage)
-    monkeypatch.setattr(aggspec.analysis, "_CHUNK_BYTES", 8 * 51 * 7)  # seven sources at a time
+    monkeypatch.setattr(aggspec.hops, "_CHUNK_BYTES", 8 * 51 * 7)  # seven sources at a time
     assert stage_hops(stage) == whole
 
 
@@ -140,6 +140,6 @@ def test_closed_form_hops_equal_breadth_first_search(take: str, L: int) -> None:
 
 def test_closed_forms_only_for_base_two() -> None:
     stage = stage_of("exponential(base=3)", 30)
-    assert stage.take not in aggspec.analysis.CLOSED_FORM_HOPS
+    assert stage.take not in CLOSED_FORM_HOPS
     hops = all_pair_hops(stage)
     assert stage_hops(stage).mean_hops == pytest.approx(sum(hops.values()) / len(hops))
