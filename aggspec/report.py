@@ -28,6 +28,7 @@ from aggspec.hops import stage_hops
 from aggspec.ir import Limits
 from aggspec.ops import format_shape
 from aggspec.params import Override
+from aggspec.tables import format_table
 
 __all__ = [
     "Report",
@@ -208,18 +209,6 @@ def _si(n: float) -> str:
     return f"{n:.0f}"
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [
-            str(c).rjust(w) if i in right else str(c).ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  " + "  ".join(cells).rstrip())
-    return lines
-
-
 def format_report(report: Report, *, full: bool = False, keep: int = 4) -> str:
     """A torchinfo-style table per layer, a table per stage, then totals.
 
@@ -245,7 +234,7 @@ def format_report(report: Report, *, full: bool = False, keep: int = 4) -> str:
         name = f"  {row.name}" if row.stage is not None else row.name
         fan_in = str(row.fan_in) if row.fan_in is not None else ""
         body.append([name, row.output, fan_in, f"{row.params:,}", f"{row.macs:,}"])
-    lines += _table(("layer", "output", "fan-in", "params", "MACs"), body, {2, 3, 4})
+    lines += format_table(("layer", "output", "fan-in", "params", "MACs"), body, {2, 3, 4})
     if report.stages:
         lines.append("")
         stage_body = [
@@ -276,7 +265,7 @@ def format_report(report: Report, *, full: bool = False, keep: int = 4) -> str:
             "params",
             "MACs",
         )
-        lines += _table(header, stage_body, {1, 5, 6, 8, 9})
+        lines += format_table(header, stage_body, {1, 5, 6, 8, 9})
     lines += [
         "",
         f"  params        {report.params:,}",
@@ -347,7 +336,7 @@ def format_sweep(name: str, records: Sequence[dict[str, Any]]) -> str:
         ]
         for r in records
     ]
-    return "\n".join(_table(header, body, set(range(1, len(header)))))
+    return "\n".join(format_table(header, body, set(range(1, len(header)))))
 
 
 def to_json(data: Any) -> str:

@@ -7,6 +7,7 @@ from aggspec.api import Spec
 from aggspec.ir import StageInfo
 from aggspec.ops import format_shape
 from aggspec.signature import show_value
+from aggspec.tables import format_table
 
 __all__ = ["summarize"]
 
@@ -38,14 +39,8 @@ def summarize(spec: Spec) -> str:
             )
             for stage in stages
         ]
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         lines.append("")
-        for row in [header, *rows]:
-            cells = [
-                cell.rjust(w) if i in (1, 8) else cell.ljust(w)
-                for i, (cell, w) in enumerate(zip(row, widths, strict=False))
-            ]
-            lines.append("  " + "  ".join(cells).rstrip())
+        lines += format_table(header, rows, right={1, 8})
     layers = graph.number_of_nodes() - 1
     stage_layers = sum(stage.length for stage in stages)
     stage_connections = sum(stage.connections for stage in stages)
