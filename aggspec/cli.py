@@ -32,34 +32,28 @@ def _add_spec_arguments(parser: argparse.ArgumentParser, several: bool = False) 
         metavar="NAME=VALUE",
         help="override a param (e.g. -D depth=40 -D growth=[16,32,64]); repeatable",
     )
-    parser.add_argument(
-        "--max-layers",
-        type=int,
-        default=defaults.max_layers,
-        metavar="N",
-        help=f"refuse networks of more than N layers (default {defaults.max_layers:,})",
-    )
-    parser.add_argument(
-        "--max-connections",
-        type=int,
-        default=defaults.max_connections,
-        metavar="N",
-        help=f"refuse networks of more than N connections (default {defaults.max_connections:,})",
-    )
-    parser.add_argument(
-        "--max-recursion",
-        type=int,
-        default=defaults.max_recursion,
-        metavar="N",
-        help=f"refuse definitions nested deeper than N calls (default {defaults.max_recursion})",
-    )
-    parser.add_argument(
-        "--max-steps",
-        type=int,
-        default=defaults.max_steps,
-        metavar="N",
-        help=f"stop elaborating after N statements (default {defaults.max_steps:,})",
-    )
+    for field, help_text in _LIMIT_OPTIONS.items():
+        default = getattr(defaults, field)
+        parser.add_argument(
+            "--" + field.replace("_", "-"),
+            type=int,
+            default=default,
+            metavar="N",
+            help=f"{help_text} (default {default:,})",
+        )
+
+
+# Each aggspec.Limits field is a --max-... option of every command that reads a spec.
+_LIMIT_OPTIONS = {
+    "max_layers": "refuse networks of more than N layers",
+    "max_connections": "refuse networks of more than N connections",
+    "max_recursion": "refuse definitions nested deeper than N calls",
+    "max_steps": "stop elaborating after N statements",
+}
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(**{field: getattr(args, field) for field in _LIMIT_OPTIONS})
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -135,7 +129,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> Spec:
-    limits = Limits(args.max_layers, args.max_connections, args.max_recursion, args.max_steps)
+    limits = _limits(args)
     overrides = [parse_define(text) for text in args.defines]
     return build_spec(read_source(args.spec), args.spec, overrides, limits)
 
@@ -182,7 +176,7 @@ def _analyze(args: argparse.Namespace) -> None:
         report = analyze(_load(args))
         print(to_json(report.to_dict()) if args.json else format_report(report, full=args.full))
         return
-    limits = Limits(args.max_layers, args.max_connections, args.max_recursion, args.max_steps)
+    limits = _limits(args)
     name, values = parse_sweep(args.sweep)
     overrides = [parse_define(text) for text in args.defines]
     tables = {path: sweep_table(name, sweep(path, name, values, overrides, limits)) for path in args.specs}
@@ -206,7 +200,7 @@ def _viz(args: argparse.Namespace) -> int:
     if args.matrix:
         specs = [spec]
         if args.compare:
-            limits = Limits(args.max_layers, args.max_connections, args.max_recursion, args.max_steps)
+            limits = _limits(args)
             specs.append(build_spec(read_source(args.compare), args.compare, [], limits))
         width, height = matrix_figure(specs, args.output)
         print(f"wrote {args.output}: {width}x{height}")

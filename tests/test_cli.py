@@ -105,3 +105,11 @@ def test_override_without_a_name(capsys) -> None:
     code, _, err = run(capsys, "check", str(EXAMPLES / "plain.agg"), "-D", "=3")
     assert code == 2
     assert err.splitlines()[0] == "<command line>:1:1: error: unexpected '='; expected a name"
+
+
+def test_every_limit_has_a_command_line_option() -> None:
+    import dataclasses
+
+    from aggspec import Limits
+
+    assert set(cli._LIMIT_OPTIONS) == {field.name for field in dataclasses.fields(Limits)}
