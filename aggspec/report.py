@@ -115,11 +115,10 @@ def analyze(spec: Spec | str | os.PathLike[str], **params: Any) -> Report:
         raise TypeError("parameter overrides apply when analyzing a file; pass them to aggspec.load")
     graph = spec.graph
     per_node = {node: (node_parameters(graph, node), node_macs(graph, node)) for node in graph}
+    totals = _stage_totals(graph, [s.name for s in spec.stages], per_node)
     stages = []
     for stage in spec.stages:
         hops = stage_hops(stage)
-        # by name prefix, so a stage nested in another's unit counts in both
-        members = [n for n in graph if n.startswith(stage.name + ".")]
         stages.append(
             StageReport(
                 name=stage.name,
@@ -132,8 +131,8 @@ def analyze(spec: Spec | str | os.PathLike[str], **params: Any) -> Report:
                 max_hops=hops.max_hops,
                 mean_hops=hops.mean_hops,
                 unreachable_pairs=hops.unreachable_pairs,
-                params=sum(per_node[n][0] for n in members),
-                macs=sum(per_node[n][1] for n in members),
+                params=totals[stage.name][0],
+                macs=totals[stage.name][1],
             )
         )
     shortest, longest = weight_layer_path_lengths(graph)
@@ -150,6 +149,25 @@ def analyze(spec: Spec | str | os.PathLike[str], **params: Any) -> Report:
         stages=stages,
         rows=_rows(graph, spec, per_node),
     )
+
+
+def _stage_totals(
+    graph: nx.DiGraph, names: Sequence[str], per_node: dict[str, tuple[int, int]]
+) -> dict[str, tuple[int, int]]:
+    """Parameters and MACs per stage, in one pass over the nodes.
+
+    A node belongs to every stage whose name prefixes its id, so a stage nested
+    in another's unit counts in both.
+    """
+    totals = dict.fromkeys(names, (0, 0))
+    for node in graph:
+        parts = node.split(".")
+        for depth in range(1, len(parts)):
+            prefix = ".".join(parts[:depth])
+            if prefix in totals:
+                params, macs = totals[prefix]
+                totals[prefix] = (params + per_node[node][0], macs + per_node[node][1])
+    return totals
 
 
 def _rows(graph: nx.DiGraph, spec: Spec, per_node: dict[str, tuple[int, int]]) -> list[Row]:
