@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aggspec.api import Spec, load, loads, parse
+from aggspec.api import load, loads, parse
 from aggspec.errors import AggSpecError
 from aggspec.ir import Limits, StageInfo
+from aggspec.spec import Spec
 
 if TYPE_CHECKING:  # type checkers see the lazily imported names too
-    from aggspec.compiler import build
-    from aggspec.port import port_state_dict
-    from aggspec.report import analyze
-    from aggspec.viz import draw
+    from aggspec.analysis.report import analyze
+    from aggspec.pytorch.build import build
+    from aggspec.pytorch.port import port_state_dict
+    from aggspec.viz.graphviz import draw
 
 __all__ = [
     "AggSpecError",
@@ -45,19 +46,19 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # build and port_state_dict need torch; import it only when asked for.
     if name == "build":
-        from aggspec.compiler import build
+        from aggspec.pytorch.build import build
 
         return build
     if name == "draw":
-        from aggspec.viz import draw
+        from aggspec.viz.graphviz import draw
 
         return draw
     if name == "analyze":
-        from aggspec.report import analyze
+        from aggspec.analysis.report import analyze
 
         return analyze
     if name == "port_state_dict":
-        from aggspec.port import port_state_dict
+        from aggspec.pytorch.port import port_state_dict
 
         return port_state_dict
     raise AttributeError(f"module 'aggspec' has no attribute {name!r}")

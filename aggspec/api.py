@@ -3,80 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import networkx as nx
-
-from aggspec import syntax as s
 from aggspec.elaborate import elaborate
 from aggspec.errors import AggSpecError
-from aggspec.ir import Limits, StageInfo
-from aggspec.ops import Shape
-from aggspec.params import Override, from_python
-from aggspec.parser import parse
+from aggspec.ir import Limits
+from aggspec.lang.params import Override, from_python
+from aggspec.lang.parser import parse
+from aggspec.options import check_option, collect_params
+from aggspec.spec import Spec
 
-__all__ = ["Spec", "load", "loads", "parse", "read_source"]
-
-
-@dataclass(frozen=True)
-class Spec:
-    """An elaborated network: the IR ``graph`` and the syntax tree it came from."""
-
-    graph: nx.DiGraph
-    module: s.Module
-
-    @property
-    def name(self) -> str:
-        return str(self.graph.graph["name"])
-
-    @property
-    def filename(self) -> str:
-        return self.module.filename
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The value of every ``param``, overrides applied (lists are tuples)."""
-        return dict(self.graph.graph["params"])
-
-    @property
-    def input_shape(self) -> Shape:
-        return tuple(self.graph.nodes[self.graph.graph["input"]]["shape"])
-
-    @property
-    def output_shape(self) -> Shape:
-        return tuple(self.graph.nodes[self.graph.graph["output"]]["shape"])
-
-    @property
-    def stages(self) -> list[StageInfo]:
-        return list(self.graph.graph["stages"])
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        """Jupyter shows a Spec as its layer diagram (SVG), when graphviz's dot is installed."""
-        bundle = {"text/plain": repr(self)}
-        svg = self._repr_svg_()
-        if svg is not None:
-            bundle["image/svg+xml"] = svg
-        return bundle
-
-    def _repr_svg_(self) -> str | None:
-        import graphviz
-
-        from aggspec.viz import draw  # viz reads Spec; import here to keep the modules acyclic
-
-        try:
-            svg: bytes = draw(self).pipe(format="svg")
-            return svg.decode("utf-8")
-        except graphviz.ExecutableNotFound:
-            return None
-
-    def __repr__(self) -> str:
-        shape = "x".join(map(str, self.input_shape))
-        return (
-            f"<Spec {self.name}({shape}) from {self.filename}: "
-            f"{self.graph.number_of_nodes()} nodes, {len(self.stages)} stages>"
-        )
+__all__ = ["Spec", "build_spec", "load", "loads", "parse", "read_source"]
 
 
 def read_source(path: str | os.PathLike[str]) -> str:
@@ -99,17 +37,39 @@ def build_spec(
     return Spec(elaborate(module, overrides, limits=limits), module)
 
 
-def loads(text: str, filename: str = "<string>", *, limits: Limits | None = None, **params: Any) -> Spec:
-    """Elaborate .agg source ``text``; keyword arguments override its ``param`` values.
+def loads(
+    text: str,
+    filename: str = "<string>",
+    params: Mapping[str, Any] | None = None,
+    *,
+    limits: Limits | None = None,
+    **overrides: Any,
+) -> Spec:
+    """Elaborate .agg source ``text``; ``params`` and keyword arguments override its ``param`` values.
+
+    A param named like an option of this function (``limits``, ``filename``,
+    ``params``) can always be given in the ``params`` mapping.
 
     >>> spec = loads("network Tiny(input 3x8x8) { conv(4, 3) relu }")
     >>> spec.output_shape
     (4, 8, 8)
+    >>> text = "param limits = 1; network T(input 3x8x8) { conv(limits, 3) }"
+    >>> loads(text, params={"limits": 2}).output_shape
+    (2, 8, 8)
     """
-    overrides = [from_python(name, value) for name, value in params.items()]
-    return build_spec(text, filename, overrides, limits)
+    check_option("loads", "limits", limits, (Limits, type(None)), "an aggspec.Limits")
+    values = collect_params("loads", params, overrides)
+    return build_spec(text, filename, [from_python(name, value) for name, value in values.items()], limits)
 
 
-def load(path: str | os.PathLike[str], *, limits: Limits | None = None, **params: Any) -> Spec:
-    """Elaborate the .agg file at ``path``; keyword arguments override its ``param`` values."""
-    return loads(read_source(path), os.fspath(path), limits=limits, **params)
+def load(
+    path: str | os.PathLike[str],
+    params: Mapping[str, Any] | None = None,
+    *,
+    limits: Limits | None = None,
+    **overrides: Any,
+) -> Spec:
+    """Elaborate the .agg file at ``path``; ``params`` and keyword arguments override its ``param`` values."""
+    check_option("load", "limits", limits, (Limits, type(None)), "an aggspec.Limits")
+    values = collect_params("load", params, overrides)
+    return loads(read_source(path), os.fspath(path), values, limits=limits)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from aggspec.syntax import Span
+from aggspec.span import Span
 
 
 @dataclass(frozen=True)

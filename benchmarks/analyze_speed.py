@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aggspec  # noqa: E402
-from aggspec.hops import stage_hops, stage_layer_graph  # noqa: E402
-from aggspec.report import analyze  # noqa: E402
+from aggspec.analysis.hops import stage_hops, stage_layer_graph  # noqa: E402
+from aggspec.analysis.report import analyze  # noqa: E402
 
 SPEC = ROOT / "examples" / "sparsenet_cifar.agg"
 

@@ -10,7 +10,7 @@ import pytest
 
 from aggspec import AggSpecError, Limits
 from aggspec.api import build_spec
-from aggspec.params import parse_define
+from aggspec.lang.params import parse_define
 
 NET = "network N(input 4x8x8) {{\n    {body}\n}}\n"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aggspec import load
-from aggspec.analysis import parameter_count
+from aggspec.analysis.counts import parameter_count
 
 from .conftest import EXAMPLES
 

@@ -1,0 +1,8 @@
+"""The ``aggspec`` command: argument parsing and wiring (``main``), and the
+text rendering of summaries, tables and plots."""
+
+from __future__ import annotations
+
+from aggspec.cli.commands import main
+
+__all__ = ["main"]

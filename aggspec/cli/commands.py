@@ -1,0 +1,247 @@
+"""The ``aggspec`` command: argument parsing and wiring, nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from aggspec.api import build_spec, read_source
+from aggspec.cli.summary import summarize
+from aggspec.errors import AggSpecError
+from aggspec.ir import Limits
+from aggspec.lang.params import parse_define, parse_sweep
+from aggspec.spec import Spec
+
+__all__ = ["main"]
+
+
+def _add_spec_arguments(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    defaults = Limits()
+    if several:
+        parser.add_argument(
+            "specs", nargs="+", metavar="SPEC", help="the .agg file (with --sweep: one or more)"
+        )
+    else:
+        parser.add_argument("spec", help="the .agg file")
+    parser.add_argument(
+        "-D",
+        dest="defines",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a param (e.g. -D depth=40 -D growth=[16,32,64]); repeatable",
+    )
+    for field, help_text in _LIMIT_OPTIONS.items():
+        default = getattr(defaults, field)
+        parser.add_argument(
+            "--" + field.replace("_", "-"),
+            type=int,
+            default=default,
+            metavar="N",
+            help=f"{help_text} (default {default:,})",
+        )
+
+
+# Each aggspec.Limits field is a --max-... option of every command that reads a spec.
+_LIMIT_OPTIONS = {
+    "max_layers": "refuse networks of more than N layers",
+    "max_connections": "refuse networks of more than N connections",
+    "max_recursion": "refuse definitions nested deeper than N calls",
+    "max_steps": "stop elaborating after N statements",
+}
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(**{field: getattr(args, field) for field in _LIMIT_OPTIONS})
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aggspec",
+        description="A language and compiler for the connectivity of deep networks.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    check = commands.add_parser(
+        "check",
+        help="parse and elaborate a spec, print a summary",
+        description="Parse and elaborate SPEC and print a one-screen summary; "
+        "exit 2 with a located error on any mistake.",
+    )
+    _add_spec_arguments(check)
+    compile_ = commands.add_parser(
+        "compile",
+        help="write a standalone PyTorch file for a spec",
+        description="Compile SPEC to a standalone PyTorch file (an nn.Module subclass named after "
+        "the network, and build()); it imports only torch.",
+    )
+    _add_spec_arguments(compile_)
+    compile_.add_argument("-o", "--output", metavar="FILE", help="where to write the file (default: stdout)")
+    compile_.add_argument(
+        "--check",
+        action="store_true",
+        help="also import the file, run forward and backward on a random batch, and report",
+    )
+    compile_.add_argument(
+        "--batch", type=int, default=2, metavar="N", help="batch size for --check (default 2)"
+    )
+    analyze = commands.add_parser(
+        "analyze",
+        help="fan-in, path lengths, connections, parameters, MACs and memory",
+        description="Analyze SPEC: a table per layer and per stage (fan-in, hops between a stage's "
+        "outputs, connections, parameters, MACs) and totals.",
+    )
+    _add_spec_arguments(analyze, several=True)
+    analyze.add_argument("--json", action="store_true", help="print one JSON object (a list with --sweep)")
+    analyze.add_argument("--full", action="store_true", help="list every layer of long stages")
+    analyze.add_argument(
+        "--sweep",
+        metavar="NAME=V1,V2,...",
+        help="analyze once per value of a param and show how each figure grows (e.g. depth=40,100,250)",
+    )
+    analyze.add_argument("--plot", metavar="OUT.png", help="with --sweep: draw the figures (matplotlib)")
+    viz = commands.add_parser(
+        "viz",
+        help="draw a spec with graphviz, or its connectivity matrices",
+        description="Draw SPEC to OUT (.svg, .png, .pdf, or .dot source, which needs no dot program), "
+        "or with --matrix each stage's connectivity as a heat map (.png, .svg).",
+    )
+    _add_spec_arguments(viz)
+    viz.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="the file to write; its extension picks the format",
+    )
+    viz.add_argument(
+        "--level", choices=["layer", "stage", "op"], default="layer", help="detail (default: layer)"
+    )
+    viz.add_argument(
+        "--rankdir", choices=["TB", "LR"], default="TB", help="top to bottom (default) or left to right"
+    )
+    viz.add_argument("--full", action="store_true", help="draw every layer of long stages")
+    viz.add_argument("--matrix", action="store_true", help="draw connectivity matrices instead (matplotlib)")
+    viz.add_argument(
+        "--compare", metavar="OTHER.agg", help="with --matrix: draw this spec's matrices too, below"
+    )
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Spec:
+    limits = _limits(args)
+    overrides = [parse_define(text) for text in args.defines]
+    return build_spec(read_source(args.spec), args.spec, overrides, limits)
+
+
+def _compile(args: argparse.Namespace) -> None:
+    # torch is imported here, not at the top: `aggspec check` should not pay for it.
+    from aggspec.pytorch.source import class_name, emit_source
+
+    if args.check and args.output is None:
+        raise AggSpecError("--check needs -o FILE", filename="<command line>")
+    if args.batch < 1:
+        raise AggSpecError(f"--batch must be at least 1, got {args.batch}", filename="<command line>")
+    spec = _load(args)
+    text = emit_source(spec)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise AggSpecError(f"cannot write file: {exc.strerror}", filename=args.output) from None
+        layers = spec.graph.number_of_nodes() - 1
+        print(f"wrote {args.output}: class {class_name(spec.name)}, {layers:,} layers")
+    if args.check:
+        from aggspec.pytorch.smoke import smoke_test
+
+        print(smoke_test(args.output, batch=args.batch))
+
+
+def _analyze(args: argparse.Namespace) -> None:
+    from aggspec.analysis.report import analyze, format_report, format_sweep, sweep, sweep_table, to_json
+
+    if args.plot and not args.sweep:
+        raise AggSpecError("--plot needs --sweep", filename="<command line>")
+    if args.plot:
+        from aggspec.cli.plot import check_plot_path
+
+        check_plot_path(args.plot)
+    if not args.sweep:
+        if len(args.specs) > 1:
+            raise AggSpecError("several specs can be compared only with --sweep", filename="<command line>")
+        args.spec = args.specs[0]
+        report = analyze(_load(args))
+        print(to_json(report.to_dict()) if args.json else format_report(report, full=args.full))
+        return
+    limits = _limits(args)
+    name, values = parse_sweep(args.sweep)
+    overrides = [parse_define(text) for text in args.defines]
+    tables = {path: sweep_table(name, sweep(path, name, values, overrides, limits)) for path in args.specs}
+    if args.json:
+        print(to_json([{"spec": path, **record} for path, records in tables.items() for record in records]))
+    else:
+        print("\n\n".join(f"{path}\n{format_sweep(name, records)}" for path, records in tables.items()))
+    if args.plot:
+        from aggspec.cli.plot import plot_sweep
+
+        plot_sweep(name, tables, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)  # stdout may be JSON
+
+
+def _viz(args: argparse.Namespace) -> int:
+    from aggspec.viz.graphviz import DotMissing, draw, render
+    from aggspec.viz.matrix import matrix_figure
+
+    spec = _load(args)
+    if args.compare and not args.matrix:
+        raise AggSpecError("--compare needs --matrix", filename="<command line>")
+    if args.matrix:
+        specs = [spec]
+        if args.compare:
+            limits = _limits(args)
+            specs.append(build_spec(read_source(args.compare), args.compare, [], limits))
+        width, height = matrix_figure(specs, args.output)
+        print(f"wrote {args.output}: {width}x{height}")
+        return 0
+    dot = draw(spec, args.level, rankdir=args.rankdir, full=args.full)
+    try:
+        render(dot, args.output)
+    except DotMissing as missing:
+        print(
+            f"aggspec: graphviz's 'dot' program is not installed (apt-get install graphviz, "
+            f"brew install graphviz or conda install graphviz); wrote the DOT source to {missing}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"wrote {args.output}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:  # `aggspec analyze ... | head`: the reader left, which is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "check":
+            print(summarize(_load(args)))
+        elif args.command == "compile":
+            _compile(args)
+        elif args.command == "analyze":
+            _analyze(args)
+        elif args.command == "viz":
+            return _viz(args)
+    except AggSpecError as error:
+        print(error.render(), file=sys.stderr)
+        return 2
+    return 0

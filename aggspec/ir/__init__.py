@@ -1,0 +1,13 @@
+"""The IR and its registries: the contract between the front and the back half.
+
+``graph`` documents and verifies the IR (a ``networkx.MultiDiGraph``);
+``ops``, ``merges`` and ``rules`` are the registries every stage reads;
+``shapes`` and ``signature`` are what the registries share. Nothing here
+imports the parser, the elaborator or a back end.
+"""
+
+from __future__ import annotations
+
+from aggspec.ir.graph import IRBuilder, Limits, StageInfo, inputs_of, validate
+
+__all__ = ["IRBuilder", "Limits", "StageInfo", "inputs_of", "validate"]

@@ -1,0 +1,338 @@
+"""The op registry: every built-in op is one ``Op`` entry.
+
+An entry says how the op is called (its ``Signature``), what shape it produces
+from its input shape (raising ``OpError`` on input it cannot take), how many
+parameters it owns, which PyTorch module implements it (a ``TorchCall``: data
+the compiler builds and the source emitter prints, so the two cannot
+disagree), and which family it belongs to (used for colours and grouping).
+Ops follow PyTorch semantics: ``conv`` is ``nn.Conv2d`` with padding
+``k // 2``, ``bn`` is ``BatchNorm2d`` (``BatchNorm1d`` on features), and so on.
+
+Shapes exclude the batch: ``(C, H, W)`` for feature maps, ``(F,)`` for features.
+Adding an op is adding one ``register(Op(...))`` call below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aggspec.ir.shapes import OpError, Shape, format_shape
+from aggspec.ir.signature import Parameter, Signature
+
+__all__ = ["OPS", "Op", "TorchCall", "register"]
+
+Args = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class TorchCall:
+    """A module constructor call such as ``nn.Conv2d(3, 16, kernel_size=3)``, as data.
+
+    ``runtime`` modules live in ``aggspec.torch_runtime`` (and are copied into
+    emitted source) instead of ``torch.nn``.
+    """
+
+    cls: str
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    runtime: bool = False
+
+    def source(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
+        return f"{'' if self.runtime else 'nn.'}{self.cls}({', '.join(parts)})"
+
+    def build(self) -> Any:
+        """The ``torch.nn.Module`` (imports torch on first use)."""
+        namespace = importlib.import_module("aggspec.pytorch.runtime" if self.runtime else "torch.nn")
+        return getattr(namespace, self.cls)(*self.args, **dict(self.kwargs))
+
+
+def _no_params(shape: Shape, args: Args) -> int:
+    return 0
+
+
+def _no_macs(shape: Shape, out: Shape, args: Args) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    signature: Signature
+    infer_shape: Callable[[Shape, Args], Shape]
+    torch_module: Callable[[Shape, Args], TorchCall]
+    count_params: Callable[[Shape, Args], int] = _no_params
+    # Multiply-accumulates per sample, given the input and output shapes. Only
+    # convolutions and linear layers count, as in fvcore and torch's
+    # FlopCounterMode (which reports 2 FLOPs per MAC); elementwise ops do not.
+    count_macs: Callable[[Shape, Shape, Args], int] = _no_macs
+    family: str = "other"  # conv, norm, activation, pool, linear, reshape, regularize
+    summary: str = ""
+
+
+def _plain(cls: str) -> Callable[[Shape, Args], TorchCall]:
+    """A module whose constructor takes no arguments: ``nn.ReLU()``."""
+    return lambda shape, args: TorchCall(cls)
+
+
+OPS: dict[str, Op] = {}
+
+
+def register(op: Op) -> Op:
+    assert op.name not in OPS, f"op {op.name!r} registered twice"
+    OPS[op.name] = op
+    return op
+
+
+# ---------------------------------------------------------------- shape helpers
+
+
+def _feature_map(name: str, shape: Shape) -> tuple[int, int, int]:
+    if len(shape) != 3:
+        raise OpError(f"{name} needs a CxHxW feature map, got features of shape {format_shape(shape)}")
+    c, h, w = shape
+    return c, h, w
+
+
+def _features(name: str, shape: Shape) -> int:
+    if len(shape) != 1:
+        raise OpError(f"{name} needs flat features, got a {format_shape(shape)} feature map (add 'flatten')")
+    return shape[0]
+
+
+def _positive(name: str, what: str, value: int) -> int:
+    if value <= 0:
+        raise OpError(f"{name} needs a positive {what}, got {value}")
+    return value
+
+
+def _sliding(name: str, h: int, w: int, k: int, stride: int, padding: int) -> tuple[int, int]:
+    out_h = (h + 2 * padding - k) // stride + 1
+    out_w = (w + 2 * padding - k) // stride + 1
+    if out_h < 1 or out_w < 1:
+        raise OpError(
+            f"{name} with kernel {k}, stride {stride} and padding {padding} leaves no spatial "
+            f"size from a {h}x{w} input"
+        )
+    return out_h, out_w
+
+
+def _same(shape: Shape, args: Args) -> Shape:
+    return shape
+
+
+# ---------------------------------------------------------------- convolution and linear
+
+
+def _conv_shape(shape: Shape, args: Args) -> Shape:
+    c, h, w = _feature_map("conv", shape)
+    out = _positive("conv", "output channel count", args["out"])
+    k = _positive("conv", "kernel size", args["k"])
+    stride = _positive("conv", "stride", args["stride"])
+    groups = _positive("conv", "group count", args["groups"])
+    if c % groups or out % groups:
+        raise OpError(
+            f"conv groups={groups} must divide both input channels ({c}) and output channels ({out})"
+        )
+    return (out, *_sliding("conv", h, w, k, stride, k // 2))
+
+
+def _conv_params(shape: Shape, args: Args) -> int:
+    out: int = args["out"]
+    weights: int = out * (shape[0] // args["groups"]) * args["k"] * args["k"]
+    return weights + (out if args["bias"] else 0)
+
+
+register(
+    Op(
+        "conv",
+        Signature(
+            (
+                Parameter("out", "int"),
+                Parameter("k", "int"),
+                Parameter("stride", "int", 1),
+                Parameter("groups", "int", 1),
+                Parameter("bias", "bool", False),
+            )
+        ),
+        _conv_shape,
+        lambda shape, args: TorchCall(
+            "Conv2d",
+            (shape[0], args["out"]),
+            (
+                ("kernel_size", args["k"]),
+                ("stride", args["stride"]),
+                ("padding", args["k"] // 2),
+                ("groups", args["groups"]),
+                ("bias", args["bias"]),
+            ),
+        ),
+        _conv_params,
+        lambda shape, out, args: out[0] * out[1] * out[2] * (shape[0] // args["groups"]) * args["k"] ** 2,
+        family="conv",
+        summary="2-d convolution, padding k // 2 (nn.Conv2d)",
+    )
+)
+
+
+def _linear_shape(shape: Shape, args: Args) -> Shape:
+    _features("linear", shape)
+    return (_positive("linear", "output size", args["out"]),)
+
+
+register(
+    Op(
+        "linear",
+        Signature((Parameter("out", "int"), Parameter("bias", "bool", True))),
+        _linear_shape,
+        lambda shape, args: TorchCall("Linear", (shape[0], args["out"]), (("bias", args["bias"]),)),
+        lambda shape, args: shape[0] * args["out"] + (args["out"] if args["bias"] else 0),
+        lambda shape, out, args: shape[0] * out[0],
+        family="linear",
+        summary="fully connected layer (nn.Linear)",
+    )
+)
+
+# ---------------------------------------------------------------- normalisation, activations
+
+
+register(
+    Op(
+        "bn",
+        Signature(),
+        _same,
+        lambda shape, args: TorchCall("BatchNorm2d" if len(shape) == 3 else "BatchNorm1d", (shape[0],)),
+        lambda shape, args: 2 * shape[0],
+        family="norm",
+        summary="batch normalisation over channels (nn.BatchNorm2d; BatchNorm1d on features)",
+    )
+)
+
+for _name, _cls, _summary in (
+    ("relu", "ReLU", "rectified linear unit"),
+    ("gelu", "GELU", "Gaussian error linear unit"),
+    ("sigmoid", "Sigmoid", "logistic sigmoid"),
+    ("tanh", "Tanh", "hyperbolic tangent"),
+    ("silu", "SiLU", "sigmoid linear unit (swish)"),
+):
+    register(Op(_name, Signature(), _same, _plain(_cls), family="activation", summary=_summary))
+
+register(
+    Op(
+        "identity",
+        Signature(),
+        _same,
+        _plain("Identity"),
+        family="reshape",
+        summary="passes its input through",
+    )
+)
+
+
+def _dropout_shape(shape: Shape, args: Args) -> Shape:
+    if not 0.0 <= args["p"] <= 1.0:
+        raise OpError(f"dropout probability must be between 0 and 1, got {args['p']}")
+    return shape
+
+
+register(
+    Op(
+        "dropout",
+        Signature((Parameter("p", "float", 0.5),)),
+        _dropout_shape,
+        lambda shape, args: TorchCall("Dropout", (), (("p", args["p"]),)),
+        family="regularize",
+        summary="zeroes elements with probability p while training",
+    )
+)
+
+# ---------------------------------------------------------------- pooling and reshaping
+
+
+def _pool_shape(name: str) -> Callable[[Shape, Args], Shape]:
+    def infer(shape: Shape, args: Args) -> Shape:
+        c, h, w = _feature_map(name, shape)
+        k = _positive(name, "kernel size", args["k"])
+        stride = _positive(name, "stride", args["stride"] if args["stride"] is not None else k)
+        padding = args.get("padding", 0)
+        if padding < 0 or 2 * padding > k:
+            raise OpError(f"{name} padding must be between 0 and half the kernel size, got {padding}")
+        return (c, *_sliding(name, h, w, k, stride, padding))
+
+    return infer
+
+
+register(
+    Op(
+        "maxpool",
+        Signature((Parameter("k", "int"), Parameter("stride", "int", None), Parameter("padding", "int", 0))),
+        _pool_shape("maxpool"),
+        lambda shape, args: TorchCall(
+            "MaxPool2d",
+            (),
+            (
+                ("kernel_size", args["k"]),
+                ("stride", args["stride"] if args["stride"] is not None else args["k"]),
+                ("padding", args["padding"]),
+            ),
+        ),
+        family="pool",
+        summary="max pooling; stride defaults to k (nn.MaxPool2d)",
+    )
+)
+register(
+    Op(
+        "avgpool",
+        Signature((Parameter("k", "int"), Parameter("stride", "int", None))),
+        _pool_shape("avgpool"),
+        lambda shape, args: TorchCall(
+            "AvgPool2d",
+            (),
+            (
+                ("kernel_size", args["k"]),
+                ("stride", args["stride"] if args["stride"] is not None else args["k"]),
+            ),
+        ),
+        family="pool",
+        summary="average pooling; stride defaults to k (nn.AvgPool2d)",
+    )
+)
+
+
+def _gap_shape(shape: Shape, args: Args) -> Shape:
+    c, _, _ = _feature_map("gap", shape)
+    return (c, 1, 1)
+
+
+register(
+    Op(
+        "gap",
+        Signature(),
+        _gap_shape,
+        lambda shape, args: TorchCall("AdaptiveAvgPool2d", (1,)),
+        family="pool",
+        summary="global average pool to Cx1x1",
+    )
+)
+
+
+def _flatten_shape(shape: Shape, args: Args) -> Shape:
+    size = 1
+    for d in shape:
+        size *= d
+    return (size,)
+
+
+register(
+    Op(
+        "flatten",
+        Signature(),
+        _flatten_shape,
+        _plain("Flatten"),
+        family="reshape",
+        summary="CxHxW to C*H*W features",
+    )
+)

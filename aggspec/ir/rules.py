@@ -1,0 +1,298 @@
+"""Connectivity rules (``take``) and emit rules: pure functions of l and L.
+
+Inside a stage of L layers, output 0 is the stage input and output l is the
+output of layer l. ``take(l, L)`` is the ordered list of earlier outputs that
+layer l aggregates; the order is the merge order (it matters for ``concat``):
+
+============================  ===========================================  ==========================
+rule                          take(l)                                      order
+============================  ===========================================  ==========================
+``chain``                     [l-1]
+``dense``                     [0, 1, ..., l-1]                             ascending (torchvision)
+``exponential(base=2)``       [l-1, l-b, l-b^2, ...] while >= 0           newest first (expFetch)
+``offsets(o1, o2, ...)``      [l-o for o in offsets if l-o >= 0]           as written
+``where <cond on l, j, L>``   [j in 0..l-1 if cond]                        ascending
+``random er|ws|ba(...)``      predecessors in a networkx random graph      ascending
+============================  ===========================================  ==========================
+
+``sparse`` is another name for ``exponential``. An emit rule says what leaves
+the stage: ``last`` (x_L), ``all`` (x_0..x_L), ``sinks`` (outputs no later layer
+takes) or any take rule evaluated at l = L + 1. Adding a rule is one registry
+entry in ``TAKE_RULES`` or ``EMIT_RULES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import networkx as nx
+
+from aggspec.ir.signature import Parameter, Signature
+from aggspec.values import show_value
+
+__all__ = [
+    "EMIT_RULES",
+    "TAKE_RULES",
+    "Chain",
+    "Dense",
+    "EmitRule",
+    "Exponential",
+    "Offsets",
+    "RandomGraph",
+    "RuleEntry",
+    "RuleError",
+    "TakeRule",
+    "Where",
+]
+
+
+class RuleError(Exception):
+    """A rule's arguments or use make no sense (e.g. ``exponential(base=1)``)."""
+
+
+class TakeRule(Protocol):
+    def take(self, l: int, L: int) -> list[int]:
+        """The outputs layer ``l`` (1..L, or L+1 when emitting) aggregates, in merge order."""
+        ...
+
+    def describe(self) -> str: ...
+
+
+class EmitRule(Protocol):
+    def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
+        """The outputs (0..L) that leave a stage, given every layer's take list."""
+        ...
+
+    def describe(self) -> str: ...
+
+
+# ---------------------------------------------------------------- take rules
+
+
+@dataclass(frozen=True)
+class Chain:
+    def take(self, l: int, L: int) -> list[int]:
+        return [l - 1]
+
+    def describe(self) -> str:
+        return "chain"
+
+
+@dataclass(frozen=True)
+class Dense:
+    def take(self, l: int, L: int) -> list[int]:
+        return list(range(l))
+
+    def describe(self) -> str:
+        return "dense"
+
+
+@dataclass(frozen=True)
+class Exponential:
+    base: int = 2
+
+    def __post_init__(self) -> None:
+        if self.base < 2:
+            raise RuleError(f"exponential needs a base of at least 2, got {self.base}")
+
+    def take(self, l: int, L: int) -> list[int]:
+        taken = []
+        offset = 1
+        while l - offset >= 0:
+            taken.append(l - offset)
+            offset *= self.base
+        return taken
+
+    def describe(self) -> str:
+        return "exponential" if self.base == 2 else f"exponential(base={self.base})"
+
+
+@dataclass(frozen=True)
+class Offsets:
+    offsets: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.offsets:
+            raise RuleError("offsets needs at least one offset")
+        for offset in self.offsets:
+            if offset < 1:
+                raise RuleError(f"offsets must be positive, got {offset}")
+        if len(set(self.offsets)) != len(self.offsets):
+            raise RuleError("offsets lists an offset more than once")
+
+    def take(self, l: int, L: int) -> list[int]:
+        return [l - o for o in self.offsets if l - o >= 0]
+
+    def describe(self) -> str:
+        return f"offsets({', '.join(map(str, self.offsets))})"
+
+
+@dataclass(frozen=True)
+class Where:
+    """Layer l takes every j < l for which ``condition(l, j, L)`` holds."""
+
+    condition: Callable[[int, int, int], bool]
+    text: str
+
+    def take(self, l: int, L: int) -> list[int]:
+        return [j for j in range(l) if self.condition(l, j, L)]
+
+    def describe(self) -> str:
+        return f"where {self.text}"
+
+
+@dataclass
+class RandomGraph:
+    """Edges of a seeded networkx random graph on L nodes, oriented low to high.
+
+    Node i of the random graph is layer i + 1. A layer with no predecessor in
+    the graph takes output 0, the stage input.
+    """
+
+    model: str
+    args: dict[str, Any]
+    _cache: dict[int, list[list[int]]] = field(default_factory=dict, repr=False, compare=False)
+
+    def expected_connections(self, L: int) -> int:
+        """About how many edges the graph will have: checked against limits before drawing it."""
+        pairs = L * (L - 1) // 2
+        if self.model == "er":
+            return int(pairs * float(self.args["p"]))
+        if self.model == "ws":
+            return min(L * int(self.args["k"]) // 2, pairs)
+        m = int(self.args["m"])
+        return max(L - m, 0) * m
+
+    def graph(self, L: int) -> nx.Graph:
+        seed = self.args["seed"]
+        if self.model == "er":
+            p = self.args["p"]
+            if not 0.0 <= p <= 1.0:
+                raise RuleError(f"random er needs 0 <= p <= 1, got {p}")
+            return nx.gnp_random_graph(L, p, seed=seed)
+        if self.model == "ws":
+            k, p = self.args["k"], self.args["p"]
+            if not 0.0 <= p <= 1.0:
+                raise RuleError(f"random ws needs 0 <= p <= 1, got {p}")
+            if not 1 <= k <= L:
+                raise RuleError(f"random ws needs 1 <= k <= L (L = {L}), got k = {k}")
+            return nx.watts_strogatz_graph(L, k, p, seed=seed)
+        m = self.args["m"]
+        if not 1 <= m < L:
+            raise RuleError(f"random ba needs 1 <= m < L (L = {L}), got m = {m}")
+        return nx.barabasi_albert_graph(L, m, seed=seed)
+
+    def _takes(self, L: int) -> list[list[int]]:
+        if L not in self._cache:
+            graph = self.graph(L)
+            takes: list[list[int]] = [[] for _ in range(L)]
+            for u, v in graph.edges():
+                low, high = min(u, v), max(u, v)
+                takes[high].append(low + 1)
+            self._cache[L] = [sorted(t) if t else [0] for t in takes]
+        return self._cache[L]
+
+    def take(self, l: int, L: int) -> list[int]:
+        if l > L:
+            raise RuleError(f"random {self.model} has no layer {l}; emit 'sinks' instead")
+        return list(self._takes(L)[l - 1])
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={show_value(v)}" for k, v in self.args.items())
+        return f"random {self.model}({args})"
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """A registry entry: the rule's signature and how to build it from bound arguments."""
+
+    signature: Signature
+    build: Callable[[Mapping[str, Any]], Any]
+    summary: str
+
+
+TAKE_RULES: dict[str, RuleEntry] = {
+    "chain": RuleEntry(Signature(), lambda a: Chain(), "layer l takes l-1"),
+    "dense": RuleEntry(Signature(), lambda a: Dense(), "layer l takes 0..l-1"),
+    "exponential": RuleEntry(
+        Signature((Parameter("base", "int", 2),)),
+        lambda a: Exponential(a["base"]),
+        "layer l takes l-1, l-b, l-b^2, ...",
+    ),
+    "offsets": RuleEntry(
+        Signature(rest=Parameter("offsets", "int")),
+        lambda a: Offsets(a["offsets"]),
+        "layer l takes l-o for each listed offset o",
+    ),
+    "random er": RuleEntry(
+        Signature((Parameter("p", "float"), Parameter("seed", "int"))),
+        lambda a: RandomGraph("er", dict(a)),
+        "Erdos-Renyi graph G(L, p)",
+    ),
+    "random ws": RuleEntry(
+        Signature((Parameter("k", "int"), Parameter("p", "float"), Parameter("seed", "int"))),
+        lambda a: RandomGraph("ws", dict(a)),
+        "Watts-Strogatz graph WS(L, k, p)",
+    ),
+    "random ba": RuleEntry(
+        Signature((Parameter("m", "int"), Parameter("seed", "int"))),
+        lambda a: RandomGraph("ba", dict(a)),
+        "Barabasi-Albert graph BA(L, m)",
+    ),
+}
+TAKE_RULES["sparse"] = TAKE_RULES["exponential"]
+
+
+# ---------------------------------------------------------------- emit rules
+
+
+@dataclass(frozen=True)
+class Last:
+    def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
+        return [L]
+
+    def describe(self) -> str:
+        return "last"
+
+
+@dataclass(frozen=True)
+class All:
+    def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
+        return list(range(L + 1))
+
+    def describe(self) -> str:
+        return "all"
+
+
+@dataclass(frozen=True)
+class Sinks:
+    """The layers whose output no later layer takes (RandWire's output nodes)."""
+
+    def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
+        taken = {j for take in takes for j in take}
+        return [l for l in range(1, L + 1) if l not in taken]
+
+    def describe(self) -> str:
+        return "sinks"
+
+
+@dataclass(frozen=True)
+class TakeAtEnd:
+    """A take rule used as an emit rule: evaluated at l = L + 1."""
+
+    rule: Any
+
+    def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
+        return list(self.rule.take(L + 1, L))
+
+    def describe(self) -> str:
+        return str(self.rule.describe())
+
+
+EMIT_RULES: dict[str, RuleEntry] = {
+    "last": RuleEntry(Signature(), lambda a: Last(), "the last layer's output"),
+    "all": RuleEntry(Signature(), lambda a: All(), "every output, 0..L (DenseNet's block output)"),
+    "sinks": RuleEntry(Signature(), lambda a: Sinks(), "outputs that no later layer takes"),
+}

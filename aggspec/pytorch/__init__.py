@@ -1,0 +1,7 @@
+"""IR to PyTorch (the only part of aggspec that imports torch).
+
+``lower`` turns the IR into a ``torch.fx`` program, ``passes`` may rewrite
+it, ``build`` makes a ``GraphModule`` of it, ``source`` prints it as a
+standalone file; ``runtime`` holds the modules compiled models use, ``port``
+loads reference weights and ``smoke`` runs an emitted file once.
+"""

@@ -1,0 +1,107 @@
+"""``aggspec.build``: a spec compiled to a ``torch.fx.GraphModule``, checked on meta tensors.
+
+``lower`` (``lower.py``) makes the fx program; this module instantiates its
+modules, initialises them as the reference implementations do
+(``runtime.init_weights``) and, unless asked not to, runs the program once on
+meta tensors to check every node's shape against the IR.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import fx
+
+from aggspec.errors import AggSpecError, deep_recursion
+from aggspec.ir import Limits
+from aggspec.ir.shapes import format_shape
+from aggspec.options import check_option, collect_params
+from aggspec.pytorch.lower import Lowered, lower
+from aggspec.pytorch.runtime import init_weights
+from aggspec.span import Span
+from aggspec.spec import Spec
+
+__all__ = ["build", "verify_shapes"]
+
+
+def build(
+    spec: Spec | str | os.PathLike[str],
+    params: Mapping[str, Any] | None = None,
+    *,
+    init_seed: int | None = 0,
+    verify: bool = True,
+    limits: Limits | None = None,
+    **overrides: Any,
+) -> fx.GraphModule:
+    """Compile a spec (a ``Spec``, or the path of a .agg file) to a ``torch.fx.GraphModule``.
+
+    ``params`` override the file's ``param`` values (paths only; so that a
+    spec may have a ``param seed``, the initialisation seed is ``init_seed``,
+    ``None`` for a random one). With
+    ``verify``, the graph is run once on meta tensors and every node's shape
+    is checked against the IR, so an op whose shape rule disagrees with
+    PyTorch fails here, at its ``.agg`` location.
+
+    >>> import aggspec
+    >>> model = build(aggspec.loads("network T(input 3x8x8) { conv(4, 3) bn relu }"))
+    >>> model(torch.zeros(2, 3, 8, 8)).shape
+    torch.Size([2, 4, 8, 8])
+    """
+    check_option("build", "init_seed", init_seed, (int, type(None)), "an int or None")
+    check_option("build", "verify", verify, bool, "true or false")
+    check_option("build", "limits", limits, (Limits, type(None)), "an aggspec.Limits")
+    values = collect_params("build", params, overrides)
+    if not isinstance(spec, Spec):
+        from aggspec.api import load  # a path: only then is the parser needed
+
+        spec = load(spec, values, limits=limits)
+    elif values:
+        raise TypeError("parameter overrides apply when building from a file; pass them to aggspec.load")
+    try:
+        with deep_recursion("the network"):  # module trees as deep as the spec's nesting
+            lowered = lower(spec.graph)
+            with torch.random.fork_rng(devices=[]):  # modules draw default weights from the global RNG
+                root = lowered.root()
+            model = fx.GraphModule(root, lowered.graph, class_name=lowered.name)
+            init_weights(model, init_seed)
+            if verify:
+                verify_shapes(lowered)
+    except AggSpecError as exc:
+        raise exc.located(spec.filename, spec.module.source) from None
+    return model
+
+
+def verify_shapes(lowered: Lowered) -> None:
+    """Run the program on meta tensors and compare each node's shape with the IR's."""
+    with torch.device("meta"):
+        model = fx.GraphModule(lowered.root(), lowered.graph, class_name=lowered.name)
+        example = torch.empty(2, *lowered.input_shape)
+    _ShapeCheck(model.eval()).run(example)
+
+
+class _ShapeCheck(fx.Interpreter):
+    def run_node(self, n: fx.Node) -> Any:
+        info = n.meta.get("aggspec")
+        try:
+            result = super().run_node(n)
+        except Exception as exc:  # PyTorch rejected the op: say where in the .agg file
+            if info is None:
+                raise
+            reason = str(exc).splitlines()[0]
+            raise _located(info, f"PyTorch cannot run {info['node']}: {reason}") from exc
+        shape = tuple(result.shape[1:]) if isinstance(result, torch.Tensor) else None
+        if info is not None and shape is not None and shape != info["shape"]:
+            raise _located(
+                info,
+                f"{info['node']} produces {format_shape(shape)} in PyTorch, "
+                f"but its shape rule says {format_shape(info['shape'])}",
+            )
+        return result
+
+
+def _located(info: dict[str, Any], message: str) -> AggSpecError:
+    span = Span(info["line"], info["col"], info["line"], info["col"] + 1)
+    return AggSpecError(message, span, filename=info["filename"])

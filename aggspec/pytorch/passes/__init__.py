@@ -1,0 +1,1 @@
+"""Compiler passes over the lowered fx program: one pass per module."""

@@ -1,0 +1,145 @@
+"""Analysis functions on small hand-checked cases, and the paper's complexity claims."""
+
+from __future__ import annotations
+
+import itertools
+
+import networkx as nx
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import aggspec
+import aggspec.analysis.hops
+from aggspec.analysis.counts import (
+    activation_bytes,
+    mac_count,
+    parameter_count,
+    stage_fan_in,
+    weight_layer_path_lengths,
+)
+from aggspec.analysis.hops import CLOSED_FORM_HOPS, HopStats, stage_hops, stage_layer_graph
+
+from ..conftest import EXAMPLES
+
+
+def stage_of(take: str, L: int):
+    (stage,) = aggspec.loads(f"network T(input 4x8x8) {{ stage {L} * relu {{ take {take} }} }}").stages
+    return stage
+
+
+def all_pair_hops(stage) -> dict[tuple[int, int], int]:
+    """Shortest paths i -> j (i < j) by networkx, pair by pair: the slow, obvious reference."""
+    graph = stage_layer_graph(stage)
+    lengths = dict(nx.all_pairs_shortest_path_length(graph))
+    return {(i, j): lengths[i][j] for i, j in itertools.combinations(graph.nodes, 2) if j in lengths[i]}
+
+
+@pytest.mark.parametrize("L", [1, 2, 7, 12, 40, 64])
+def test_exponential_rule(L: int) -> None:
+    stage = stage_of("exponential", L)
+    assert stage_fan_in(stage) == [l.bit_length() for l in range(1, L + 1)]  # floor(log2 l) + 1
+    assert stage.connections == sum(l.bit_length() for l in range(1, L + 1))
+    hops = all_pair_hops(stage)
+    assert all(h == bin(j - i).count("1") for (i, j), h in hops.items())  # popcount(j - i)
+    stats = stage_hops(stage)
+    assert stats.max_hops == max(hops.values())
+    assert stats.mean_hops == pytest.approx(sum(hops.values()) / len(hops))
+    assert stats.pairs == L * (L + 1) // 2 and stats.unreachable_pairs == 0
+
+
+@pytest.mark.parametrize("L", [1, 5, 30])
+def test_dense_rule(L: int) -> None:
+    stage = stage_of("dense", L)
+    assert stage_fan_in(stage) == list(range(1, L + 1))
+    assert stage.connections == L * (L + 1) // 2
+    assert stage_hops(stage) == HopStats(1, 1.0, L * (L + 1) // 2, 0)
+
+
+@pytest.mark.parametrize("L", [1, 5, 30])
+def test_chain_rule(L: int) -> None:
+    stage = stage_of("chain", L)
+    hops = all_pair_hops(stage)
+    assert all(h == j - i for (i, j), h in hops.items())
+    stats = stage_hops(stage)
+    assert stats.max_hops == L
+    assert stats.mean_hops == pytest.approx((L + 2) / 3)  # mean of j - i over pairs
+
+
+def test_unreachable_pairs_are_counted_not_averaged() -> None:
+    # every layer reads the input and the outputs of its own parity: odd outputs never reach even ones
+    stage = stage_of("where j == 0 or j % 2 == l % 2", 6)
+    hops = all_pair_hops(stage)
+    stats = stage_hops(stage)
+    assert stats.pairs == len(hops) and stats.unreachable_pairs == 21 - len(hops) > 0
+    assert stats.mean_hops == pytest.approx(sum(hops.values()) / len(hops))
+
+
+def test_hops_in_blocks_equal_hops_at_once(monkeypatch) -> None:
+    stage = stage_of("random ws(4, 0.5, seed=3)", 50)
+    whole = stage_hops(stage)
+    monkeypatch.setattr(aggspec.analysis.hops, "_CHUNK_BYTES", 8 * 51 * 7)  # seven sources at a time
+    assert stage_hops(stage) == whole
+
+
+def test_weight_layer_paths_of_resnet18() -> None:
+    graph = aggspec.load(EXAMPLES / "resnet18.agg").graph
+    # shortest: conv1, the three projection shortcuts, the linear head; longest: all 18
+    assert weight_layer_path_lengths(graph) == (5, 18)
+
+
+def test_activation_bytes_count_merge_buffers() -> None:
+    graph = aggspec.loads("network T(input 4x8x8) { stage 2 * conv(4, 3) { take dense; emit all } }").graph
+    # conv 4x8x8, concat 8x8x8, conv 4x8x8, emit concat 12x8x8: 28 * 64 floats
+    assert activation_bytes(graph) == 28 * 64 * 4
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.agg")), ids=lambda p: p.name)
+def test_macs_equal_torch_flop_counter(path) -> None:
+    spec = aggspec.load(path)
+    model = aggspec.build(spec).eval()
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, *spec.input_shape))
+    assert counter.get_total_flops() == 2 * mac_count(spec.graph)
+
+
+def stage1_params(name: str, **params) -> int:
+    report = aggspec.analyze(EXAMPLES / name, **params)
+    return report.stages[0].params
+
+
+@pytest.mark.parametrize("L", [48, 96, 192])
+def test_parameter_growth_with_stage_length(L: int) -> None:
+    depth = 3 * L + 4
+    dense = [stage1_params("densenet_cifar.agg", depth=d) for d in (depth, 3 * 2 * L + 4)]
+    sparse = [stage1_params("sparsenet_cifar.agg", depth=d, bottleneck=False) for d in (depth, 3 * 2 * L + 4)]
+    summed = [
+        stage1_params("sparsenet_cifar.agg", depth=d, bottleneck=False, merge="sum")
+        for d in (depth, 3 * 2 * L + 4)
+    ]
+    assert 3.5 < dense[1] / dense[0] < 4.05  # O(L^2): doubling L quadruples
+    assert summed[1] == 2 * summed[0]  # O(L): every layer is the same
+    ratio = sparse[1] / sparse[0]  # O(L log L): a little over double
+    assert 2.0 < ratio < 2 * (1 + 1.5 / (L.bit_length() - 1))
+
+
+def test_parameter_count_of_a_weighted_merge() -> None:
+    graph = aggspec.loads("network T(input 4x8x8) { stage 3 * relu { take dense; merge weighted } }").graph
+    assert parameter_count(graph) == 2 + 3  # one gate per input of layers 2 and 3
+
+
+@pytest.mark.parametrize("take", ["chain", "dense", "exponential"])
+@pytest.mark.parametrize("L", [*range(1, 40), 257, 1000])
+def test_closed_form_hops_equal_breadth_first_search(take: str, L: int) -> None:
+    if take == "dense" and L > 300:
+        pytest.skip("dense stages that long are slow to build and prove nothing new")
+    stage = stage_of(take, L)
+    assert stage_hops(stage) == stage_hops(stage, closed_form=False)
+
+
+def test_closed_forms_only_for_base_two() -> None:
+    stage = stage_of("exponential(base=3)", 30)
+    assert stage.take not in CLOSED_FORM_HOPS
+    hops = all_pair_hops(stage)
+    assert stage_hops(stage).mean_hops == pytest.approx(sum(hops.values()) / len(hops))
