@@ -37,7 +37,7 @@ __all__ = [
 WEIGHT_FAMILIES = frozenset({"conv", "linear"})  # what "layer hops" along a path count
 
 
-def node_parameters(graph: nx.DiGraph, node: str) -> int:
+def node_parameters(graph: nx.MultiDiGraph, node: str) -> int:
     """Learned parameters owned by one IR node (0 for the input and parameter-free ops).
 
     >>> from aggspec import loads
@@ -54,7 +54,7 @@ def node_parameters(graph: nx.DiGraph, node: str) -> int:
     return 0
 
 
-def parameter_count(graph: nx.DiGraph) -> int:
+def parameter_count(graph: nx.MultiDiGraph) -> int:
     """Total learned parameters of the network, computed from the IR alone.
 
     >>> from aggspec import loads
@@ -64,7 +64,7 @@ def parameter_count(graph: nx.DiGraph) -> int:
     return sum(node_parameters(graph, node) for node in graph)
 
 
-def node_macs(graph: nx.DiGraph, node: str) -> int:
+def node_macs(graph: nx.MultiDiGraph, node: str) -> int:
     """Multiply-accumulates per sample of one IR node (convolutions and linear layers only).
 
     >>> from aggspec import loads
@@ -79,7 +79,7 @@ def node_macs(graph: nx.DiGraph, node: str) -> int:
     return OPS[data["op"]].count_macs(graph.nodes[source]["shape"], data["shape"], data["args"])
 
 
-def mac_count(graph: nx.DiGraph) -> int:
+def mac_count(graph: nx.MultiDiGraph) -> int:
     """Multiply-accumulates per sample of the whole network.
 
     >>> from aggspec import loads
@@ -89,7 +89,7 @@ def mac_count(graph: nx.DiGraph) -> int:
     return sum(node_macs(graph, node) for node in graph)
 
 
-def activation_bytes(graph: nx.DiGraph, bytes_per_element: int = 4) -> int:
+def activation_bytes(graph: nx.MultiDiGraph, bytes_per_element: int = 4) -> int:
     """Bytes per sample of every op's and merge's output (fp32 by default).
 
     Merge outputs (the concatenation buffers of DenseNet-like stages) count in
@@ -107,7 +107,7 @@ def activation_bytes(graph: nx.DiGraph, bytes_per_element: int = 4) -> int:
     return total * bytes_per_element
 
 
-def weight_layer_path_lengths(graph: nx.DiGraph) -> tuple[int, int]:
+def weight_layer_path_lengths(graph: nx.MultiDiGraph) -> tuple[int, int]:
     """Fewest and most weight layers (convolutions, linear) on any input-to-output path.
 
     Skip connections shorten the shortest path; the longest is the network's

@@ -162,7 +162,7 @@ def analyze(
 
 
 def _stage_totals(
-    graph: nx.DiGraph, names: Sequence[str], per_node: dict[str, tuple[int, int]]
+    graph: nx.MultiDiGraph, names: Sequence[str], per_node: dict[str, tuple[int, int]]
 ) -> dict[str, tuple[int, int]]:
     """Parameters and MACs per stage, in one pass over the nodes.
 
@@ -180,7 +180,7 @@ def _stage_totals(
     return totals
 
 
-def _rows(graph: nx.DiGraph, spec: Spec, per_node: dict[str, tuple[int, int]]) -> list[Row]:
+def _rows(graph: nx.MultiDiGraph, spec: Spec, per_node: dict[str, tuple[int, int]]) -> list[Row]:
     """Group the IR's nodes into table rows, in network order."""
     fan_in = {(s.name, l): len(t) for s in spec.stages for l, t in enumerate(s.takes, start=1)}
     groups: dict[str, list[str]] = {}

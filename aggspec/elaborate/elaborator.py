@@ -97,7 +97,7 @@ def elaborate(
     overrides: Sequence[Override] = (),
     *,
     limits: Limits | None = None,
-) -> nx.DiGraph:
+) -> nx.MultiDiGraph:
     """Build the IR of the module's network, with parameter ``overrides`` applied."""
     try:
         with deep_recursion("the network"):
@@ -119,7 +119,7 @@ class _Elaborator:
 
     # ------------------------------------------------------------ declarations
 
-    def run(self, overrides: Sequence[Override]) -> nx.DiGraph:
+    def run(self, overrides: Sequence[Override]) -> nx.MultiDiGraph:
         by_name = {o.name: o for o in overrides}
         declared = [d.name.id for d in self.module.declarations if isinstance(d, s.Param)]
         unknown_overrides(by_name, declared)
@@ -163,7 +163,7 @@ class _Elaborator:
             raise AggSpecError(f"'{name}' is already defined on line {previous}", decl.name.span)
         self.defs[name] = decl
 
-    def _network(self, network: s.Network) -> nx.DiGraph:
+    def _network(self, network: s.Network) -> nx.MultiDiGraph:
         dims = [evaluate(e, self.globals) for e in network.input_shape]
         for dim, expr in zip(dims, network.input_shape, strict=False):
             if isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0:
@@ -295,7 +295,7 @@ class _Elaborator:
 
     def _apply_op(self, call: s.Call, value: Value, context: Context, scope: NameScope) -> Value:
         op = OPS[call.name.id]
-        args = self._bind(op.signature, call.name.id, call, context.env)
+        args = op.resolve_args(self._bind(op.signature, call.name.id, call, context.env))
         try:
             shape = op.infer_shape(value.shape, args)
         except OpError as exc:

@@ -164,13 +164,13 @@ class IRBuilder:
         return node_id
 
 
-def inputs_of(graph: nx.DiGraph, node: str) -> list[str]:
+def inputs_of(graph: nx.MultiDiGraph, node: str) -> list[str]:
     """The node's inputs in merge order (by edge ``index``)."""
     edges = graph.in_edges(node, data="index")
     return [source for source, _, _ in sorted(edges, key=lambda edge: edge[2])]
 
 
-def validate(graph: nx.DiGraph) -> None:
+def validate(graph: nx.MultiDiGraph) -> None:
     """Check the IR's invariants; a failure is a bug in aggspec, not in the spec."""
     assert nx.is_directed_acyclic_graph(graph), "IR has a cycle"
     inputs = [n for n, kind in graph.nodes(data="kind") if kind == "input"]

@@ -71,6 +71,14 @@ class Op:
     count_macs: Callable[[Shape, Shape, Args], int] = _no_macs
     family: str = "other"  # conv, norm, activation, pool, linear, reshape, regularize
     summary: str = ""
+    # Fills the defaults that depend on other arguments (a pool's stride is its
+    # kernel size), so that the IR holds every argument resolved.
+    # The elaborator applies it right after binding the call.
+    resolve_args: Callable[[dict[str, Any]], dict[str, Any]] = dict
+
+
+def _pool_stride(args: dict[str, Any]) -> dict[str, Any]:
+    return {**args, "stride": args["k"] if args["stride"] is None else args["stride"]}
 
 
 def _plain(cls: str) -> Callable[[Shape, Args], TorchCall]:
@@ -256,7 +264,7 @@ def _pool_shape(name: str) -> Callable[[Shape, Args], Shape]:
     def infer(shape: Shape, args: Args) -> Shape:
         c, h, w = _feature_map(name, shape)
         k = _positive(name, "kernel size", args["k"])
-        stride = _positive(name, "stride", args["stride"] if args["stride"] is not None else k)
+        stride = _positive(name, "stride", args["stride"])
         padding = args.get("padding", 0)
         if padding < 0 or 2 * padding > k:
             raise OpError(f"{name} padding must be between 0 and half the kernel size, got {padding}")
@@ -275,12 +283,13 @@ register(
             (),
             (
                 ("kernel_size", args["k"]),
-                ("stride", args["stride"] if args["stride"] is not None else args["k"]),
+                ("stride", args["stride"]),
                 ("padding", args["padding"]),
             ),
         ),
         family="pool",
         summary="max pooling; stride defaults to k (nn.MaxPool2d)",
+        resolve_args=_pool_stride,
     )
 )
 register(
@@ -293,11 +302,12 @@ register(
             (),
             (
                 ("kernel_size", args["k"]),
-                ("stride", args["stride"] if args["stride"] is not None else args["k"]),
+                ("stride", args["stride"]),
             ),
         ),
         family="pool",
         summary="average pooling; stride defaults to k (nn.AvgPool2d)",
+        resolve_args=_pool_stride,
     )
 )
 

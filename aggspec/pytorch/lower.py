@@ -83,7 +83,7 @@ def _safe_part(part: str) -> str:
     return part
 
 
-def module_paths(graph: nx.DiGraph) -> dict[str, str]:
+def module_paths(graph: nx.MultiDiGraph) -> dict[str, str]:
     """The module path of every IR node, as the compiler names them."""
     names = ModuleNames()
     return {node: names(node) for node in graph}
@@ -112,13 +112,13 @@ class Lowered:
         return root
 
 
-def lower(graph: nx.DiGraph) -> Lowered:
+def lower(graph: nx.MultiDiGraph) -> Lowered:
     """The fx program of an IR graph (see the module docstring)."""
     return _Lowering(graph).run()
 
 
 class _Lowering:
-    def __init__(self, graph: nx.DiGraph) -> None:
+    def __init__(self, graph: nx.MultiDiGraph) -> None:
         self.ir = graph
         self.fx = fx.Graph()
         self.modules: dict[str, TorchCall] = {}

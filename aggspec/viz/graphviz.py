@@ -132,7 +132,7 @@ def _identifier(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]", "_", key)
 
 
-def _group(graph: nx.DiGraph, node: str, level: str) -> str:
+def _group(graph: nx.MultiDiGraph, node: str, level: str) -> str:
     """Which drawing node an IR node belongs to at ``level``."""
     data = graph.nodes[node]
     if level == "op" or data["kind"] == "input":
@@ -150,7 +150,7 @@ def _group(graph: nx.DiGraph, node: str, level: str) -> str:
 
 
 def _boxes(
-    graph: nx.DiGraph, key_of: Mapping[str, str], level: str, stages: Sequence[StageInfo]
+    graph: nx.MultiDiGraph, key_of: Mapping[str, str], level: str, stages: Sequence[StageInfo]
 ) -> dict[str, _Box]:
     by_stage = {stage.name: stage for stage in stages}
     boxes: dict[str, _Box] = {}
@@ -190,7 +190,7 @@ def _boxes(
     return boxes
 
 
-def _params(graph: nx.DiGraph, nodes: Sequence[str]) -> int:
+def _params(graph: nx.MultiDiGraph, nodes: Sequence[str]) -> int:
     return sum(node_parameters(graph, node) for node in nodes)
 
 
@@ -211,7 +211,7 @@ def _describe(data: Mapping[str, Any]) -> str:
 
 
 def _collapse(
-    graph: nx.DiGraph, key_of: dict[str, str], boxes: dict[str, _Box], stages: Sequence[StageInfo]
+    graph: nx.MultiDiGraph, key_of: dict[str, str], boxes: dict[str, _Box], stages: Sequence[StageInfo]
 ) -> tuple[dict[str, str], dict[str, _Box]]:
     """Replace the middle layers of long stages by one "... N layers ..." node."""
     lengths = {stage.name: stage.length for stage in stages}
