@@ -57,6 +57,7 @@ def loads(
     >>> loads(text, params={"limits": 2}).output_shape
     (2, 8, 8)
     """
+    check_option("loads", "filename", filename, str, "a string")
     check_option("loads", "limits", limits, (Limits, type(None)), "an aggspec.Limits")
     values = collect_params("loads", params, overrides)
     return build_spec(text, filename, [from_python(name, value) for name, value in values.items()], limits)
