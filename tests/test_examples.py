@@ -6,6 +6,7 @@ import pytest
 
 from aggspec import load
 from aggspec.analysis.counts import parameter_count
+from aggspec.ir import verify
 
 from .conftest import EXAMPLES
 
@@ -18,6 +19,24 @@ def test_every_example_elaborates(path) -> None:
     assert spec.graph.number_of_nodes() > 1
     header = [line for line in path.read_text().splitlines() if line.startswith("#")]
     assert len(header) >= 3, "each example starts with a comment saying what it is and its figures"
+
+
+# Every example with its defaults, and -D variants that change the structure
+# (merge kind, bottlenecks, a list param, recursion depth, random graph seed).
+VARIANTS = [(path.name, {}) for path in ALL_EXAMPLES] + [
+    ("sparsenet_cifar.agg", {"merge": "sum", "bottleneck": False, "depth": 40}),
+    ("sparsenet_cifar.agg", {"depth": 100, "bottleneck": False, "growth": [16, 32, 64]}),
+    ("densenet_cifar.agg", {"depth": 100, "bottleneck": True}),
+    ("fractalnet.agg", {"columns": 4}),
+    ("randwire.agg", {"nodes": 16, "seed": 7}),
+    ("preact_resnet.agg", {"depth": 20}),
+    ("plain.agg", {"depth": 1}),
+]
+
+
+@pytest.mark.parametrize(("name", "overrides"), VARIANTS, ids=lambda v: str(v))
+def test_every_example_ir_verifies(name: str, overrides: dict) -> None:
+    verify(load(EXAMPLES / name, **overrides).graph)
 
 
 # (file, overrides, parameters, output shape). The exact counts are the

@@ -2,14 +2,14 @@
 
 A stage's layer graph has the outputs 0..L as nodes and an edge j -> l for
 each output j that layer l takes. ``stage_hops`` summarises the shortest paths
-i -> j over all pairs i < j: by proven closed forms for the classic rules, by
+i -> j over all pairs i < j: by the proven closed form a take rule declares
+(``TakeRule.closed_form_hops``: chain, dense, base-2 exponential), by
 breadth-first search in C (scipy) for the rest. Pure functions of a
 ``StageInfo``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import networkx as nx
@@ -18,8 +18,9 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
 from aggspec.ir import StageInfo
+from aggspec.ir.rules import HopsOfGap
 
-__all__ = ["CLOSED_FORM_HOPS", "HopStats", "stage_hops", "stage_layer_graph"]
+__all__ = ["HopStats", "closed_form_hops", "stage_hops", "stage_layer_graph"]
 
 
 def stage_layer_graph(stage: StageInfo) -> nx.DiGraph:
@@ -62,45 +63,59 @@ def _distance_counts(distance_of_gap: np.ndarray, L: int) -> HopStats:
     return HopStats(int(distance_of_gap.max()) if L else 0, total / pairs if pairs else 0.0, pairs, 0)
 
 
-def _popcounts(gaps: np.ndarray) -> np.ndarray:
-    counts = np.zeros_like(gaps)
-    remaining = gaps.copy()
-    while remaining.any():
-        counts += remaining & 1
-        remaining >>= 1
-    return counts
+def closed_form_hops(stage: StageInfo) -> HopsOfGap | None:
+    """The stage's hops as a function of the gap, if its take rule declares a proven one.
 
+    Parameters
+    ----------
+    stage : StageInfo
+        The stage; its ``take_rule`` is asked, never its display string, so a
+        ``where`` condition that happens to select the exponential connections
+        gets no closed form, and neither does ``exponential(base=3)``.
 
-# Rules whose hops have a proven closed form in the gap d = j - i (tested against
-# breadth-first search in tests/test_analysis.py):
-#   chain: only edges l-1 -> l, so d hops;
-#   dense: an edge from every earlier output, so 1 hop;
-#   exponential (base 2): edges j -> j + 2^k, and the fewest powers of two that
-#     sum to d number popcount(d) (two equal powers can always merge into one).
-CLOSED_FORM_HOPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "chain": lambda gaps: gaps,
-    "dense": np.ones_like,
-    "exponential": _popcounts,
-}
+    Returns
+    -------
+    callable or None
+        d -> hops from output i to output i + d, or None when the hops must be
+        searched.
+
+    >>> from aggspec import loads
+    >>> (stage,) = loads("network T(input 4x8x8) { stage 4 * relu { take exponential } }").stages
+    >>> [closed_form_hops(stage)(d) for d in range(1, 5)]  # popcount(d)
+    [1, 1, 2, 1]
+    """
+    return stage.take_rule.closed_form_hops()
 
 
 def stage_hops(stage: StageInfo, closed_form: bool = True) -> HopStats:
     """Hop statistics of the stage's layer graph (see ``stage_layer_graph``).
 
-    For ``chain``, ``dense`` and ``exponential`` the closed forms in
-    ``CLOSED_FORM_HOPS`` give them in O(L). Otherwise (or with
-    ``closed_form=False``): breadth-first search from every output, in C
-    (scipy), a block of sources at a time so a 10,000-layer stage needs no
-    10,000 x 10,000 matrix.
+    Parameters
+    ----------
+    stage : StageInfo
+        The stage to measure.
+    closed_form : bool
+        Use the take rule's closed form when it declares one
+        (``TakeRule.closed_form_hops``: ``chain``, ``dense`` and base-2
+        ``exponential``), which takes O(L). Otherwise, or when False:
+        breadth-first search from every output, in C (scipy), a block of
+        sources at a time so a 10,000-layer stage needs no 10,000 x 10,000
+        matrix. Both give equal results (the tests check).
+
+    Returns
+    -------
+    HopStats
 
     >>> from aggspec import loads
     >>> (stage,) = loads("network T(input 4x8x8) { stage 4 * relu { take chain } }").stages
     >>> stage_hops(stage)
     HopStats(max_hops=4, mean_hops=2.0, pairs=10, unreachable_pairs=0)
     """
-    if closed_form and stage.take in CLOSED_FORM_HOPS:
-        gaps = np.arange(1, stage.length + 1, dtype=np.int64)
-        return _distance_counts(CLOSED_FORM_HOPS[stage.take](gaps), stage.length)
+    hops_of_gap = closed_form_hops(stage) if closed_form else None
+    if hops_of_gap is not None:
+        L = stage.length
+        distances = np.fromiter(map(hops_of_gap, range(1, L + 1)), dtype=np.int64, count=L)
+        return _distance_counts(distances, L)
     n = stage.length + 1
     sources = np.fromiter((j for take in stage.takes for j in take), dtype=np.int64)
     targets = np.repeat(np.arange(1, n, dtype=np.int64), [len(take) for take in stage.takes])

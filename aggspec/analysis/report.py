@@ -1,16 +1,17 @@
-"""``aggspec analyze``: the analysis of a spec as a record, a table and JSON.
+"""``aggspec analyze``: the analysis of a spec as a record.
 
-``analyze`` assembles a ``Report`` from the pure functions in ``analysis.py``;
-``sweep`` analyzes a spec once per value of one parameter; ``format_report``
-and ``format_sweep`` render them for a terminal.
+``analyze`` assembles a ``Report`` (plain dataclasses: per stage, per table
+row, totals) from the pure functions in ``counts`` and ``hops``;
+``sweep_table`` turns reports at several values of one param into records.
+Rendering them (tables, JSON) is the command line's job: see
+``aggspec.cli.report_text``. Nothing here imports the parser or the CLI; only
+``analyze`` given a path loads it, lazily.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,24 +25,18 @@ from aggspec.analysis.counts import (
     weight_layer_path_lengths,
 )
 from aggspec.analysis.hops import stage_hops
-from aggspec.api import build_spec, read_source
-from aggspec.cli.tables import format_table
-from aggspec.ir import Limits
+from aggspec.ir import Limits, StageInfo
 from aggspec.ir.shapes import format_shape
-from aggspec.lang.params import Override
 from aggspec.options import check_option, collect_params
 from aggspec.spec import Spec
 
 __all__ = [
+    "Path",
     "Report",
     "Row",
     "StageReport",
     "analyze",
-    "format_report",
-    "format_sweep",
-    "sweep",
     "sweep_table",
-    "to_json",
 ]
 
 
@@ -63,7 +58,11 @@ class StageReport:
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the per-layer table: a stage layer, a stage's output, or a top-level op or call."""
+    """One line of the per-layer table: a stage layer, a stage's output, or a top-level construct.
+
+    ``stage`` and ``layer`` say which: a stage layer has both (``layer`` is
+    1..L), a stage's output only ``stage``, a top-level op or call neither.
+    """
 
     name: str
     output: str  # shape, e.g. "48x32x32"
@@ -71,6 +70,7 @@ class Row:
     params: int
     macs: int
     stage: str | None
+    layer: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def analyze(
         raise TypeError("parameter overrides apply when analyzing a file; pass them to aggspec.load")
     graph = spec.graph
     per_node = {node: (node_parameters(graph, node), node_macs(graph, node)) for node in graph}
-    totals = _stage_totals(graph, [s.name for s in spec.stages], per_node)
+    totals = stage_totals(graph, spec.stages, per_node)
     stages = []
     for stage in spec.stages:
         hops = stage_hops(stage)
@@ -157,32 +157,56 @@ def analyze(
         edges=graph.number_of_edges(),
         path=Path(shortest, longest),
         stages=stages,
-        rows=_rows(graph, spec, per_node),
+        rows=table_rows(graph, spec.stages, per_node),
     )
 
 
-def _stage_totals(
-    graph: nx.MultiDiGraph, names: Sequence[str], per_node: dict[str, tuple[int, int]]
+def stage_totals(
+    graph: nx.MultiDiGraph,
+    stages: Iterable[StageInfo],
+    per_node: Mapping[str, tuple[int, int]],
 ) -> dict[str, tuple[int, int]]:
     """Parameters and MACs per stage, in one pass over the nodes.
 
-    A node belongs to every stage whose name prefixes its id, so a stage nested
-    in another's unit counts in both.
+    A node counts towards every stage in its ``stages`` attribute, so a stage
+    nested in another's unit counts in both. ``per_node`` maps each node to
+    its (parameters, MACs).
+
+    >>> from aggspec import loads
+    >>> spec = loads("network T(input 4x8x8) { stage 2 * { stage 3 * conv(4, 3) } }")
+    >>> per_node = {node: (1, 10) for node in spec.graph}
+    >>> stage_totals(spec.graph, spec.stages, per_node)
+    {'stage1.layer1.stage1': (3, 30), 'stage1.layer2.stage1': (3, 30), 'stage1': (6, 60)}
     """
-    totals = dict.fromkeys(names, (0, 0))
-    for node in graph:
-        parts = node.split(".")
-        for depth in range(1, len(parts)):
-            prefix = ".".join(parts[:depth])
-            if prefix in totals:
-                params, macs = totals[prefix]
-                totals[prefix] = (params + per_node[node][0], macs + per_node[node][1])
-    return totals
+    totals = {stage.name: [0, 0] for stage in stages}
+    for node, enclosing in graph.nodes(data="stages"):
+        params, macs = per_node[node]
+        for name in enclosing:
+            total = totals[name]
+            total[0] += params
+            total[1] += macs
+    return {name: (params, macs) for name, (params, macs) in totals.items()}
 
 
-def _rows(graph: nx.MultiDiGraph, spec: Spec, per_node: dict[str, tuple[int, int]]) -> list[Row]:
-    """Group the IR's nodes into table rows, in network order."""
-    fan_in = {(s.name, l): len(t) for s in spec.stages for l, t in enumerate(s.takes, start=1)}
+def table_rows(
+    graph: nx.MultiDiGraph,
+    stages: Iterable[StageInfo],
+    per_node: Mapping[str, tuple[int, int]],
+) -> list[Row]:
+    """The per-layer table: the IR's nodes grouped into rows, in network order.
+
+    A row is a stage layer (the nodes with that ``stage`` and ``layer``), a
+    stage's output (its emit merge: ``stage`` without ``layer``), or a
+    top-level construct (its ``group``). ``per_node`` maps each node to its
+    (parameters, MACs).
+
+    >>> from aggspec import loads
+    >>> spec = loads("network T(input 4x8x8) { conv(4, 3) stage 2 * relu { take dense } }")
+    >>> rows = table_rows(spec.graph, spec.stages, {node: (0, 0) for node in spec.graph})
+    >>> [(row.name, row.stage, row.layer, row.fan_in) for row in rows]
+    [('conv1', None, None, None), ('stage1.layer1', 'stage1', 1, 1), ('stage1.layer2', 'stage1', 2, 2)]
+    """
+    fan_in = {(s.name, l): len(t) for s in stages for l, t in enumerate(s.takes, start=1)}
     groups: dict[str, list[str]] = {}
     keys: dict[str, tuple[str | None, int | None]] = {}
     for node, data in graph.nodes(data=True):
@@ -192,7 +216,7 @@ def _rows(graph: nx.MultiDiGraph, spec: Spec, per_node: dict[str, tuple[int, int
         if stage is not None:
             key = f"{stage}.layer{layer}" if layer is not None else f"{stage}.out"
         else:
-            key = node.split(".")[0]
+            key = data["group"]
         groups.setdefault(key, []).append(node)
         keys[key] = (stage, layer)
     rows = []
@@ -206,109 +230,17 @@ def _rows(graph: nx.MultiDiGraph, spec: Spec, per_node: dict[str, tuple[int, int
                 params=sum(per_node[n][0] for n in nodes),
                 macs=sum(per_node[n][1] for n in nodes),
                 stage=stage,
+                layer=layer,
             )
         )
     return rows
 
 
-def sweep(
-    path: str | os.PathLike[str],
-    name: str,
-    values: Sequence[Override],
-    overrides: Sequence[Override] = (),
-    limits: Limits | None = None,
-) -> list[tuple[Any, Report]]:
-    """Analyze the spec at ``path`` once per value of parameter ``name``."""
-    text = read_source(path)
-    results = []
-    for value in values:
-        spec = build_spec(text, os.fspath(path), [*overrides, value], limits)
-        results.append((value.value, analyze(spec)))
-    return results
-
-
-# ---------------------------------------------------------------- text
-
-
-def _si(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return f"{n:.0f}"
-
-
-def format_report(report: Report, *, full: bool = False, keep: int = 4) -> str:
-    """A torchinfo-style table per layer, a table per stage, then totals.
-
-    Stages longer than ``2 * keep + 1`` layers show their first and last
-    ``keep`` layers unless ``full``.
-    """
-    lines = [f"{report.network}: {report.input} -> {report.output}", ""]
-    body: list[list[str]] = []
-    stage_rows: dict[str, list[Row]] = {}
-    for row in report.rows:
-        if row.stage is not None and row.name.split(".")[-1].startswith("layer"):
-            stage_rows.setdefault(row.stage, []).append(row)
-    shown_gap: set[str] = set()
-    for row in report.rows:
-        layers = stage_rows.get(row.stage or "", [])
-        if row.stage is not None and row in layers and not full and len(layers) > 2 * keep + 1:
-            index = layers.index(row)
-            if keep <= index < len(layers) - keep:
-                if row.stage not in shown_gap:
-                    shown_gap.add(row.stage)
-                    body.append([f"  ... {len(layers) - 2 * keep} layers ...", "", "", "", ""])
-                continue
-        name = f"  {row.name}" if row.stage is not None else row.name
-        fan_in = str(row.fan_in) if row.fan_in is not None else ""
-        body.append([name, row.output, fan_in, f"{row.params:,}", f"{row.macs:,}"])
-    lines += format_table(("layer", "output", "fan-in", "params", "MACs"), body, {2, 3, 4})
-    if report.stages:
-        lines.append("")
-        stage_body = [
-            [
-                s.name,
-                str(s.layers),
-                s.take,
-                s.merge,
-                f"{min(s.fan_in)}/{sum(s.fan_in) / len(s.fan_in):.2f}/{max(s.fan_in)}",
-                f"{s.connections:,}",
-                str(s.max_hops),
-                f"{s.mean_hops:.2f}"
-                + (f" ({s.unreachable_pairs:,} pairs unreachable)" if s.unreachable_pairs else ""),
-                f"{s.params:,}",
-                _si(s.macs),
-            ]
-            for s in report.stages
-        ]
-        header = (
-            "stage",
-            "L",
-            "take",
-            "merge",
-            "fan-in min/mean/max",
-            "connections",
-            "max hops",
-            "mean hops",
-            "params",
-            "MACs",
-        )
-        lines += format_table(header, stage_body, {1, 5, 6, 8, 9})
-    lines += [
-        "",
-        f"  params        {report.params:,}",
-        f"  MACs          {report.macs:,} per sample ({_si(report.macs)}; conv and linear only)",
-        f"  activations   {report.activation_bytes:,} bytes per sample "
-        f"({_si(report.activation_bytes)}B, fp32)",
-        f"  layers        {report.layers:,} ops and merges, {report.edges:,} edges",
-        f"  depth         {report.path.longest_input_to_output} weight layers on the longest "
-        f"input-to-output path, {report.path.shortest_input_to_output} on the shortest",
-    ]
-    return "\n".join(lines)
-
-
 def sweep_table(name: str, results: Sequence[tuple[Any, Report]]) -> list[dict[str, Any]]:
-    """One record per swept value: the figures whose growth the sweep shows."""
+    """One record per swept value: the figures whose growth the sweep shows.
+
+    ``results`` pairs each value of the param ``name`` with the report at it.
+    """
     records = []
     for value, report in results:
         fan_ins = [f for s in report.stages for f in s.fan_in]
@@ -331,43 +263,3 @@ def sweep_table(name: str, results: Sequence[tuple[Any, Report]]) -> list[dict[s
             }
         )
     return records
-
-
-def format_sweep(name: str, records: Sequence[dict[str, Any]]) -> str:
-    """The sweep as a table, one row per value (``records`` from ``sweep_table``)."""
-    from aggspec.values import show_value
-
-    header = (
-        name,
-        "params",
-        "MACs",
-        "activations",
-        "stage layers",
-        "connections",
-        "fan-in max",
-        "fan-in mean",
-        "max hops",
-        "mean hops",
-    )
-    body = [
-        [
-            show_value(r["value"]),
-            f"{r['params']:,}",
-            _si(r["macs"]),
-            _si(r["activation_bytes"]) + "B",
-            f"{r['stage_layers']:,}",
-            f"{r['connections']:,}",
-            str(r["max_fan_in"]),
-            f"{r['mean_fan_in']:.2f}",
-            str(r["max_hops"]),
-            f"{r['mean_hops']:.2f}",
-        ]
-        for r in records
-    ]
-    return "\n".join(format_table(header, body, set(range(1, len(header)))))
-
-
-def to_json(data: Any) -> str:
-    """Indented JSON, with lists of numbers kept on one line (a stage's fan-in list can be long)."""
-    text = json.dumps(data, indent=2)
-    return re.sub(r"\[\s*([-\d.e,\s]*?)\s*\]", lambda m: "[" + " ".join(m.group(1).split()) + "]", text)

@@ -1,5 +1,6 @@
 """The ``aggspec`` command: argument parsing and wiring (``main``), and the
-text rendering of summaries, tables and plots."""
+text rendering of summaries (``summary``), reports (``report_text``), tables
+and plots."""
 
 from __future__ import annotations
 

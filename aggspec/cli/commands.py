@@ -6,13 +6,17 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from aggspec.api import build_spec, read_source
 from aggspec.cli.summary import summarize
 from aggspec.errors import AggSpecError
 from aggspec.ir import Limits
-from aggspec.lang.params import parse_define, parse_sweep
+from aggspec.lang.params import Override, parse_define, parse_sweep
 from aggspec.spec import Spec
+
+if TYPE_CHECKING:
+    from aggspec.analysis.report import Report
 
 __all__ = ["main"]
 
@@ -161,8 +165,20 @@ def _compile(args: argparse.Namespace) -> None:
         print(smoke_test(args.output, batch=args.batch))
 
 
+def _sweep(
+    path: str, values: Sequence[Override], overrides: Sequence[Override], limits: Limits
+) -> list[tuple[Any, Report]]:
+    """Analyze the spec at ``path`` once per value of the swept param (reading the file once)."""
+    from aggspec.analysis.report import analyze
+
+    text = read_source(path)
+    return [(value.value, analyze(build_spec(text, path, [*overrides, value], limits))) for value in values]
+
+
 def _analyze(args: argparse.Namespace) -> None:
-    from aggspec.analysis.report import analyze, format_report, format_sweep, sweep, sweep_table, to_json
+    # scipy (hops) is imported here, not at the top: `aggspec check` should not pay for it.
+    from aggspec.analysis.report import analyze, sweep_table
+    from aggspec.cli.report_text import format_report, format_sweep, to_json
 
     if args.plot and not args.sweep:
         raise AggSpecError("--plot needs --sweep", filename="<command line>")
@@ -180,7 +196,7 @@ def _analyze(args: argparse.Namespace) -> None:
     limits = _limits(args)
     name, values = parse_sweep(args.sweep)
     overrides = [parse_define(text) for text in args.defines]
-    tables = {path: sweep_table(name, sweep(path, name, values, overrides, limits)) for path in args.specs}
+    tables = {path: sweep_table(name, _sweep(path, values, overrides, limits)) for path in args.specs}
     if args.json:
         print(to_json([{"spec": path, **record} for path, records in tables.items() for record in records]))
     else:

@@ -8,6 +8,6 @@ imports the parser, the elaborator or a back end.
 
 from __future__ import annotations
 
-from aggspec.ir.graph import IRBuilder, Limits, StageInfo, inputs_of, validate
+from aggspec.ir.graph import IRBuilder, IRError, Limits, StageInfo, inputs_of, verify
 
-__all__ = ["IRBuilder", "Limits", "StageInfo", "inputs_of", "validate"]
+__all__ = ["IRBuilder", "IRError", "Limits", "StageInfo", "inputs_of", "verify"]

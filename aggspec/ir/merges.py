@@ -6,53 +6,139 @@ shapes, unless the merge asks for ``project``, in which case the elaborator
 inserts a 1x1 conv + BN on each mismatched input first. ``weighted`` learns one
 scalar per input, passed through a sigmoid (RandWire's aggregation).
 
-Each entry also says how the compiler lowers it: ``"cat"`` (``torch.cat`` along
-channels), ``"fold"`` (a pairwise ``fold`` applied left to right, optionally
-divided by the input count; the compiler shares common prefixes, which makes
-``take dense; merge sum`` a running sum) or ``"module"`` (a learned module from
-``aggspec.torch_runtime`` taking the input count).
-Adding a merge is adding one ``register(Merge(...))`` call below.
+A ``Merge`` entry is everything every part of aggspec needs to know about the
+merge: its shape rule (``same_shape``, ``concatenated`` or ``broadcast``, or
+any function of the input shapes), its parameter and MAC counts, how the
+compiler lowers it (``lower``, a function of a ``GraphBuilder``; the standalone
+source prints whatever that builds) and its colour in diagrams. Nothing here
+imports torch. Adding a merge is adding one ``register(Merge(...))`` call
+below, and nothing else:
+
+>>> from aggspec.ir.shapes import format_shape
+>>> gate = Merge("gate", elementwise=False, shape_rule=broadcast, lower=fold("operator.mul"))
+>>> format_shape(gate.output_shape([(16, 8, 8), (16, 1, 1)]))
+'16x8x8'
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from aggspec.ir.lowering import GraphBuilder, MergeLowering, TorchCall, Value
 from aggspec.ir.shapes import OpError, Shape, format_shape
 
-__all__ = ["MERGES", "Merge", "register"]
+__all__ = [
+    "MERGES",
+    "Merge",
+    "ShapeRule",
+    "broadcast",
+    "concatenated",
+    "fold",
+    "register",
+    "same_shape",
+]
+
+# A merge's shape rule: (merge name, input shapes) -> output shape, or OpError.
+ShapeRule = Callable[[str, Sequence[Shape]], Shape]
+
+
+def _listed(shapes: Sequence[Shape]) -> str:
+    return ", ".join(format_shape(s) for s in shapes)
+
+
+def same_shape(name: str, shapes: Sequence[Shape]) -> Shape:
+    """Every input has one shape, which is the output's (what ``project`` can provide)."""
+    first = shapes[0]
+    if any(shape != first for shape in shapes[1:]):
+        raise OpError(
+            f"cannot {name} values of shapes {_listed(shapes)}: shapes differ "
+            f"(ask for '{name}(project)' to project them)"
+        )
+    return first
+
+
+def concatenated(name: str, shapes: Sequence[Shape]) -> Shape:
+    """Channels add up; every other dimension must agree."""
+    first = shapes[0]
+    if any(len(s) != len(first) for s in shapes) or any(s[1:] != first[1:] for s in shapes):
+        raise OpError(
+            f"cannot {name} values of shapes {_listed(shapes)}: all but the channel size must agree"
+        )
+    return (sum(s[0] for s in shapes), *first[1:])
+
+
+def broadcast(name: str, shapes: Sequence[Shape]) -> Shape:
+    """PyTorch broadcasting over the dimensions after the batch: sizes agree or one is 1.
+
+    The inputs must have the same number of dimensions: PyTorch aligns shapes
+    from the right, so features (F,) against a CxHxW map would pair F with W
+    and the batch with H.
+
+    >>> broadcast("gate", [(16, 1, 1), (16, 8, 8), (1, 8, 1)])
+    (16, 8, 8)
+    """
+    first = shapes[0]
+    if any(len(s) != len(first) for s in shapes):
+        raise OpError(f"cannot {name} values of shapes {_listed(shapes)}: they differ in rank")
+    out = []
+    for sizes in zip(*shapes, strict=True):
+        wide = {size for size in sizes if size != 1}
+        if len(wide) > 1:
+            raise OpError(
+                f"cannot {name} values of shapes {_listed(shapes)}: "
+                "each size must agree or be 1 (PyTorch broadcasting)"
+            )
+        out.append(wide.pop() if wide else 1)
+    return tuple(out)
+
+
+def fold(function: str, *, average: bool = False) -> MergeLowering:
+    """The lowering ``function(function(x1, x2), x3) ...``, divided by the input count if ``average``."""
+
+    def lower(builder: GraphBuilder, inputs: Sequence[Value]) -> Value:
+        total = builder.fold(function, inputs)
+        if not average:
+            return total
+        return builder.call("operator.truediv", (total, len(inputs)), suffix="mean")
+
+    return lower
+
+
+def _concat(builder: GraphBuilder, inputs: Sequence[Value]) -> Value:
+    return builder.call("torch.cat", (list(inputs),), {"dim": 1})
+
+
+def _weighted_sum(builder: GraphBuilder, inputs: Sequence[Value]) -> Value:
+    # one list argument, not *args: TorchScript cannot script varargs
+    return builder.module(TorchCall("WeightedSum", (len(inputs),), runtime=True), (list(inputs),))
+
+
+def _no_macs(shapes: Sequence[Shape], out: Shape) -> int:
+    return 0
 
 
 @dataclass(frozen=True)
 class Merge:
+    """One way to merge values: shape rule, counts, lowering and drawing, in one entry."""
+
     name: str
-    elementwise: bool  # True: inputs must share one shape; False: concatenation
+    # True: an elementwise merge of equal shapes, which `(project)` can make equal.
+    elementwise: bool
+    lower: MergeLowering
+    shape_rule: ShapeRule = same_shape
     params_per_input: int = 0
+    # Multiply-accumulates per sample, from the input and output shapes. Merges
+    # are elementwise or copies, which FlopCounterMode (and analysis) count as 0.
+    count_macs: Callable[[Sequence[Shape], Shape], int] = _no_macs
     summary: str = ""
-    lowering: str = "fold"  # "cat", "fold" or "module"
-    fold: str = "add"  # for "fold": "add" (a + b) or "maximum" (torch.maximum(a, b))
-    average: bool = False  # for "fold": divide the result by the number of inputs
-    module: str = ""  # for "module": the torch_runtime class, constructed with the input count
+    colour: str = "#e5d8bd"  # fill colour in diagrams
+    # Input shapes the registry test merges, checking the entry against PyTorch.
+    examples: tuple[tuple[Shape, ...], ...] = (((4, 8, 8), (4, 8, 8)), ((4, 8, 8), (4, 8, 8), (4, 8, 8)))
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         """The merged shape; raises ``OpError`` when the inputs cannot be combined."""
-        first = shapes[0]
-        if self.elementwise:
-            for shape in shapes[1:]:
-                if shape != first:
-                    raise OpError(
-                        f"cannot {self.name} values of shapes "
-                        f"{', '.join(format_shape(s) for s in shapes)}: shapes differ "
-                        f"(ask for '{self.name}(project)' to project them)"
-                    )
-            return first
-        if any(len(s) != len(first) for s in shapes) or any(s[1:] != first[1:] for s in shapes):
-            raise OpError(
-                "cannot concat values of shapes "
-                f"{', '.join(format_shape(s) for s in shapes)}: all but the channel size must agree"
-            )
-        return (sum(s[0] for s in shapes), *first[1:])
+        return self.shape_rule(self.name, shapes)
 
     def count_params(self, fan_in: int) -> int:
         return self.params_per_input * fan_in
@@ -68,18 +154,50 @@ def register(merge: Merge) -> Merge:
 
 
 register(
-    Merge("concat", elementwise=False, summary="concatenate along channels, in rule order", lowering="cat")
+    Merge(
+        "concat",
+        elementwise=False,
+        lower=_concat,
+        shape_rule=concatenated,
+        summary="concatenate along channels, in rule order",
+        colour="#bcbddc",
+        examples=(((4, 8, 8), (2, 8, 8)), ((4, 8, 8), (2, 8, 8), (4, 8, 8)), ((16,), (8,))),
+    )
 )
-register(Merge("sum", elementwise=True, summary="elementwise sum"))
-register(Merge("mean", elementwise=True, summary="elementwise mean", average=True))
-register(Merge("max", elementwise=True, summary="elementwise maximum", fold="maximum"))
+register(
+    Merge(
+        "sum",
+        elementwise=True,
+        lower=fold("operator.add"),
+        summary="elementwise sum",
+        colour="#fc9272",
+    )
+)
+register(
+    Merge(
+        "mean",
+        elementwise=True,
+        lower=fold("operator.add", average=True),
+        summary="elementwise mean",
+        colour="#fdd0a2",
+    )
+)
+register(
+    Merge(
+        "max",
+        elementwise=True,
+        lower=fold("torch.maximum"),
+        summary="elementwise maximum",
+        colour="#c7e9c0",
+    )
+)
 register(
     Merge(
         "weighted",
         elementwise=True,
+        lower=_weighted_sum,
         params_per_input=1,
         summary="sum of inputs scaled by sigmoid(learned weight), one weight per input",
-        lowering="module",
-        module="WeightedSum",
+        colour="#fa9fb5",
     )
 )

@@ -2,52 +2,68 @@
 
 An entry says how the op is called (its ``Signature``), what shape it produces
 from its input shape (raising ``OpError`` on input it cannot take), how many
-parameters it owns, which PyTorch module implements it (a ``TorchCall``: data
-the compiler builds and the source emitter prints, so the two cannot
-disagree), and which family it belongs to (used for colours and grouping).
-Ops follow PyTorch semantics: ``conv`` is ``nn.Conv2d`` with padding
-``k // 2``, ``bn`` is ``BatchNorm2d`` (``BatchNorm1d`` on features), and so on.
+parameters it owns and multiply-accumulates it does, which PyTorch module
+implements it (a ``TorchCall``: data the compiler builds and the source printer
+prints, so the two cannot disagree), how diagrams label it and which family it
+belongs to (which colours it: ``FAMILY_COLOURS``, and an unlisted family gets a
+colour of its own), and examples of its use that the registry test runs
+against PyTorch. Ops follow PyTorch semantics: ``conv`` is ``nn.Conv2d`` with
+padding ``k // 2``, ``bn`` is ``BatchNorm2d`` (``BatchNorm1d`` on features),
+and so on. Nothing here imports torch.
 
 Shapes exclude the batch: ``(C, H, W)`` for feature maps, ``(F,)`` for features.
-Adding an op is adding one ``register(Op(...))`` call below.
+Adding an op, even of a new family, is adding one ``register(Op(...))`` call below.
 """
 
 from __future__ import annotations
 
-import importlib
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aggspec.ir.lowering import TorchCall
 from aggspec.ir.shapes import OpError, Shape, format_shape
 from aggspec.ir.signature import Parameter, Signature
 
-__all__ = ["OPS", "Op", "TorchCall", "register"]
+__all__ = ["FAMILY_COLOURS", "OPS", "Example", "Op", "TorchCall", "family_colour", "register"]
 
 Args = Mapping[str, Any]
 
+# Diagram fill colour of each op family, in the order a legend lists them.
+FAMILY_COLOURS = {
+    "conv": "#9ecae1",
+    "linear": "#fdae6b",
+    "norm": "#d9d9d9",
+    "activation": "#fff7bc",
+    "pool": "#a1d99b",
+    "reshape": "#f7f7f7",
+    "regularize": "#fcc5c0",
+    "other": "#ffffff",
+}
+
+# Colours for families not in the table, picked by the family's name: stable
+# from run to run, and distinct from the table's.
+_SPARE_COLOURS = ("#dadaeb", "#c7eae5", "#fde0ef", "#e6f5d0", "#fee391", "#d0d1e6", "#f6e8c3", "#ccebc5")
+
+
+def family_colour(family: str) -> str:
+    """The diagram colour of an op family; every family has one, listed or not.
+
+    >>> family_colour("conv"), family_colour("resample") == family_colour("resample")
+    ('#9ecae1', True)
+    """
+    if family in FAMILY_COLOURS:
+        return FAMILY_COLOURS[family]
+    return _SPARE_COLOURS[zlib.crc32(family.encode()) % len(_SPARE_COLOURS)]
+
 
 @dataclass(frozen=True)
-class TorchCall:
-    """A module constructor call such as ``nn.Conv2d(3, 16, kernel_size=3)``, as data.
+class Example:
+    """A use of an op, in .agg syntax, that the registry test runs against PyTorch."""
 
-    ``runtime`` modules live in ``aggspec.torch_runtime`` (and are copied into
-    emitted source) instead of ``torch.nn``.
-    """
-
-    cls: str
-    args: tuple[Any, ...] = ()
-    kwargs: tuple[tuple[str, Any], ...] = ()
-    runtime: bool = False
-
-    def source(self) -> str:
-        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
-        return f"{'' if self.runtime else 'nn.'}{self.cls}({', '.join(parts)})"
-
-    def build(self) -> Any:
-        """The ``torch.nn.Module`` (imports torch on first use)."""
-        namespace = importlib.import_module("aggspec.pytorch.runtime" if self.runtime else "torch.nn")
-        return getattr(namespace, self.cls)(*self.args, **dict(self.kwargs))
+    call: str
+    input: Shape = (4, 8, 8)
 
 
 def _no_params(shape: Shape, args: Args) -> int:
@@ -58,23 +74,45 @@ def _no_macs(shape: Shape, out: Shape, args: Args) -> int:
     return 0
 
 
+def _no_detail(args: Args) -> str:
+    return ""
+
+
 @dataclass(frozen=True)
 class Op:
+    """One op: how it is called, shaped, counted, compiled and drawn, in one entry."""
+
     name: str
     signature: Signature
     infer_shape: Callable[[Shape, Args], Shape]
+    # The module that computes it: the compiler calls one per op application.
     torch_module: Callable[[Shape, Args], TorchCall]
     count_params: Callable[[Shape, Args], int] = _no_params
     # Multiply-accumulates per sample, given the input and output shapes. Only
     # convolutions and linear layers count, as in fvcore and torch's
     # FlopCounterMode (which reports 2 FLOPs per MAC); elementwise ops do not.
     count_macs: Callable[[Shape, Shape, Args], int] = _no_macs
-    family: str = "other"  # conv, norm, activation, pool, linear, reshape, regularize
+    # conv, linear, norm, activation, pool, reshape, regularize, other, or a new one
+    family: str = "other"
     summary: str = ""
     # Fills the defaults that depend on other arguments (a pool's stride is its
     # kernel size), so that the IR holds every argument resolved.
     # The elaborator applies it right after binding the call.
     resolve_args: Callable[[dict[str, Any]], dict[str, Any]] = dict
+    # What a diagram adds to the name, from the arguments: "3x3 /2" for a strided conv.
+    detail: Callable[[Args], str] = _no_detail
+    # Uses the registry test checks against PyTorch; none: the bare name on a 4x8x8 input.
+    examples: tuple[Example, ...] = ()
+
+    @property
+    def colour(self) -> str:
+        """Fill colour in diagrams: the family's."""
+        return family_colour(self.family)
+
+    def describe(self, args: Args) -> str:
+        """The op as a diagram labels it: ``conv 3x3 /2``, ``maxpool 2``, ``relu``."""
+        detail = self.detail(args)
+        return f"{self.name} {detail}" if detail else self.name
 
 
 def _pool_stride(args: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +186,10 @@ def _conv_shape(shape: Shape, args: Args) -> Shape:
     return (out, *_sliding("conv", h, w, k, stride, k // 2))
 
 
+def _conv_detail(args: Args) -> str:
+    return f"{args['k']}x{args['k']}" + (f" /{args['stride']}" if args["stride"] != 1 else "")
+
+
 def _conv_params(shape: Shape, args: Args) -> int:
     out: int = args["out"]
     weights: int = out * (shape[0] // args["groups"]) * args["k"] * args["k"]
@@ -182,6 +224,8 @@ register(
         lambda shape, out, args: out[0] * out[1] * out[2] * (shape[0] // args["groups"]) * args["k"] ** 2,
         family="conv",
         summary="2-d convolution, padding k // 2 (nn.Conv2d)",
+        detail=_conv_detail,
+        examples=(Example("conv(6, 3)"), Example("conv(8, 1, stride=2, groups=2, bias=true)", (4, 9, 9))),
     )
 )
 
@@ -201,6 +245,7 @@ register(
         lambda shape, out, args: shape[0] * out[0],
         family="linear",
         summary="fully connected layer (nn.Linear)",
+        examples=(Example("linear(5)", (16,)), Example("linear(3, bias=false)", (8,))),
     )
 )
 
@@ -216,6 +261,7 @@ register(
         lambda shape, args: 2 * shape[0],
         family="norm",
         summary="batch normalisation over channels (nn.BatchNorm2d; BatchNorm1d on features)",
+        examples=(Example("bn"), Example("bn", (16,))),
     )
 )
 
@@ -254,10 +300,15 @@ register(
         lambda shape, args: TorchCall("Dropout", (), (("p", args["p"]),)),
         family="regularize",
         summary="zeroes elements with probability p while training",
+        examples=(Example("dropout(0.25)"),),
     )
 )
 
 # ---------------------------------------------------------------- pooling and reshaping
+
+
+def _pool_detail(args: Args) -> str:
+    return str(args["k"])
 
 
 def _pool_shape(name: str) -> Callable[[Shape, Args], Shape]:
@@ -290,6 +341,8 @@ register(
         family="pool",
         summary="max pooling; stride defaults to k (nn.MaxPool2d)",
         resolve_args=_pool_stride,
+        detail=_pool_detail,
+        examples=(Example("maxpool(2)"), Example("maxpool(3, stride=2, padding=1)", (4, 9, 9))),
     )
 )
 register(
@@ -308,6 +361,8 @@ register(
         family="pool",
         summary="average pooling; stride defaults to k (nn.AvgPool2d)",
         resolve_args=_pool_stride,
+        detail=_pool_detail,
+        examples=(Example("avgpool(2)"), Example("avgpool(3, stride=1)")),
     )
 )
 

@@ -19,13 +19,21 @@ rule                          take(l)                                      order
 the stage: ``last`` (x_L), ``all`` (x_0..x_L), ``sinks`` (outputs no later layer
 takes) or any take rule evaluated at l = L + 1. Adding a rule is one registry
 entry in ``TAKE_RULES`` or ``EMIT_RULES``.
+
+Rules are structured values: each has a ``name`` (its registry name, e.g.
+``"exponential"`` or ``"random ws"``; ``"where"`` for a where rule), ``args``
+(its bound arguments, e.g. ``{"base": 2}``), and ``describe()`` (the text
+users read, e.g. ``"exponential(base=3)"``). Code that must know which rule a
+stage uses reads the rule object, never its description. A take rule also says
+whether its hops have a proven closed form (``closed_form_hops``), which the
+analysis then uses instead of a search.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import networkx as nx
 
@@ -35,14 +43,19 @@ from aggspec.values import show_value
 __all__ = [
     "EMIT_RULES",
     "TAKE_RULES",
+    "All",
     "Chain",
     "Dense",
     "EmitRule",
     "Exponential",
+    "HopsOfGap",
+    "Last",
     "Offsets",
     "RandomGraph",
     "RuleEntry",
     "RuleError",
+    "Sinks",
+    "TakeAtEnd",
     "TakeRule",
     "Where",
 ]
@@ -52,15 +65,49 @@ class RuleError(Exception):
     """A rule's arguments or use make no sense (e.g. ``exponential(base=1)``)."""
 
 
+HopsOfGap = Callable[[int], int]  # d -> hops from output i to output i + d
+
+
 class TakeRule(Protocol):
+    @property
+    def name(self) -> str:
+        """The registry name (``"exponential"``, ``"random ws"``), or ``"where"``."""
+        ...
+
+    @property
+    def args(self) -> Mapping[str, Any]:
+        """The bound arguments, by parameter name (``{"base": 2}``)."""
+        ...
+
     def take(self, l: int, L: int) -> list[int]:
         """The outputs layer ``l`` (1..L, or L+1 when emitting) aggregates, in merge order."""
         ...
 
-    def describe(self) -> str: ...
+    def describe(self) -> str:
+        """The rule as users read it (``"exponential(base=3)"``): for display only."""
+        ...
+
+    def closed_form_hops(self) -> HopsOfGap | None:
+        """Hops between outputs as a function of their gap, when a proof gives them.
+
+        In a stage under this rule, the fewest hops from output i to output j
+        (i < j) along the layer graph, as a function of d = j - i alone; None
+        when there is no such proven formula and the hops must be searched.
+        Every formula declared here is checked against breadth-first search in
+        the tests.
+        """
+        ...
 
 
 class EmitRule(Protocol):
+    @property
+    def name(self) -> str:
+        """The registry name (``"last"``, ``"sinks"``; a take rule's name when one is emitted)."""
+        ...
+
+    @property
+    def args(self) -> Mapping[str, Any]: ...
+
     def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
         """The outputs (0..L) that leave a stage, given every layer's take list."""
         ...
@@ -73,24 +120,45 @@ class EmitRule(Protocol):
 
 @dataclass(frozen=True)
 class Chain:
+    name: ClassVar[str] = "chain"
+
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return {}
+
     def take(self, l: int, L: int) -> list[int]:
         return [l - 1]
 
     def describe(self) -> str:
         return "chain"
 
+    def closed_form_hops(self) -> HopsOfGap:
+        # The only edges are l-1 -> l, so the one path from i to j has j - i hops.
+        return _gap_itself
+
 
 @dataclass(frozen=True)
 class Dense:
+    name: ClassVar[str] = "dense"
+
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return {}
+
     def take(self, l: int, L: int) -> list[int]:
         return list(range(l))
 
     def describe(self) -> str:
         return "dense"
 
+    def closed_form_hops(self) -> HopsOfGap:
+        # Every layer takes every earlier output: one hop between any two.
+        return _one_hop
+
 
 @dataclass(frozen=True)
 class Exponential:
+    name: ClassVar[str] = "exponential"
     base: int = 2
 
     def __post_init__(self) -> None:
@@ -105,12 +173,23 @@ class Exponential:
             offset *= self.base
         return taken
 
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return {"base": self.base}
+
     def describe(self) -> str:
         return "exponential" if self.base == 2 else f"exponential(base={self.base})"
+
+    def closed_form_hops(self) -> HopsOfGap | None:
+        # Base 2: the edges are j -> j + 2^k (within the stage), and the fewest
+        # powers of two that sum to d number popcount(d), as two equal powers
+        # can always merge into one. Other bases are searched.
+        return int.bit_count if self.base == 2 else None
 
 
 @dataclass(frozen=True)
 class Offsets:
+    name: ClassVar[str] = "offsets"
     offsets: tuple[int, ...]
 
     def __post_init__(self) -> None:
@@ -125,22 +204,43 @@ class Offsets:
     def take(self, l: int, L: int) -> list[int]:
         return [l - o for o in self.offsets if l - o >= 0]
 
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return {"offsets": self.offsets}
+
     def describe(self) -> str:
         return f"offsets({', '.join(map(str, self.offsets))})"
+
+    def closed_form_hops(self) -> None:
+        return None
 
 
 @dataclass(frozen=True)
 class Where:
-    """Layer l takes every j < l for which ``condition(l, j, L)`` holds."""
+    """Layer l takes every j < l for which ``condition(l, j, L)`` holds.
 
+    Not a registry entry: the elaborator builds it from the condition's syntax.
+    Its ``args`` hold the condition's source text.
+    """
+
+    name: ClassVar[str] = "where"
     condition: Callable[[int, int, int], bool]
     text: str
 
     def take(self, l: int, L: int) -> list[int]:
         return [j for j in range(l) if self.condition(l, j, L)]
 
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return {"condition": self.text}
+
     def describe(self) -> str:
         return f"where {self.text}"
+
+    def closed_form_hops(self) -> None:
+        # Even a condition that yields exactly another rule's connections is
+        # searched: nothing proves what an arbitrary condition selects.
+        return None
 
 
 @dataclass
@@ -151,9 +251,13 @@ class RandomGraph:
     the graph takes output 0, the stage input.
     """
 
-    model: str
-    args: dict[str, Any]
+    model: str  # "er", "ws" or "ba"
+    args: dict[str, Any]  # the bound arguments, seed included
     _cache: dict[int, list[list[int]]] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"random {self.model}"
 
     def expected_connections(self, L: int) -> int:
         """About how many edges the graph will have: checked against limits before drawing it."""
@@ -203,6 +307,17 @@ class RandomGraph:
         args = ", ".join(f"{k}={show_value(v)}" for k, v in self.args.items())
         return f"random {self.model}({args})"
 
+    def closed_form_hops(self) -> None:
+        return None
+
+
+def _gap_itself(gap: int) -> int:
+    return gap
+
+
+def _one_hop(gap: int) -> int:
+    return 1
+
 
 @dataclass(frozen=True)
 class RuleEntry:
@@ -250,6 +365,12 @@ TAKE_RULES["sparse"] = TAKE_RULES["exponential"]
 
 @dataclass(frozen=True)
 class Last:
+    name: ClassVar[str] = "last"
+
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return {}
+
     def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
         return [L]
 
@@ -259,6 +380,12 @@ class Last:
 
 @dataclass(frozen=True)
 class All:
+    name: ClassVar[str] = "all"
+
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return {}
+
     def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
         return list(range(L + 1))
 
@@ -270,6 +397,12 @@ class All:
 class Sinks:
     """The layers whose output no later layer takes (RandWire's output nodes)."""
 
+    name: ClassVar[str] = "sinks"
+
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return {}
+
     def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
         taken = {j for take in takes for j in take}
         return [l for l in range(1, L + 1) if l not in taken]
@@ -280,15 +413,27 @@ class Sinks:
 
 @dataclass(frozen=True)
 class TakeAtEnd:
-    """A take rule used as an emit rule: evaluated at l = L + 1."""
+    """A take rule used as an emit rule: evaluated at l = L + 1.
 
-    rule: Any
+    Its ``name`` and ``args`` are the take rule's (``emit exponential`` is
+    named ``"exponential"``); ``rule`` is the take rule itself.
+    """
+
+    rule: TakeRule
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return self.rule.args
 
     def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
         return list(self.rule.take(L + 1, L))
 
     def describe(self) -> str:
-        return str(self.rule.describe())
+        return self.rule.describe()
 
 
 EMIT_RULES: dict[str, RuleEntry] = {

@@ -2,6 +2,8 @@
 
 ``lower`` turns the IR into a ``torch.fx`` program, ``passes`` may rewrite
 it, ``build`` makes a ``GraphModule`` of it, ``source`` prints it as a
-standalone file; ``runtime`` holds the modules compiled models use, ``port``
-loads reference weights and ``smoke`` runs an emitted file once.
+standalone file; ``functions`` maps the dotted names registry entries use to
+torch functions and back, ``runtime`` holds the modules and functions compiled
+models use, ``port`` loads reference weights and ``smoke`` runs an emitted
+file once.
 """

@@ -1,6 +1,7 @@
 """``aggspec.build``: a spec compiled to a ``torch.fx.GraphModule``, checked on meta tensors.
 
-``lower`` (``lower.py``) makes the fx program; this module instantiates its
+``lower`` (``lower.py``) makes the fx program and ``run_passes`` (``passes/``)
+rewrites it, exactly as for the standalone source; this module instantiates its
 modules, initialises them as the reference implementations do
 (``runtime.init_weights``) and, unless asked not to, runs the program once on
 meta tensors to check every node's shape against the IR.
@@ -9,7 +10,7 @@ meta tensors to check every node's shape against the IR.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from aggspec.ir import Limits
 from aggspec.ir.shapes import format_shape
 from aggspec.options import check_option, collect_params
 from aggspec.pytorch.lower import Lowered, lower
+from aggspec.pytorch.passes import Pass, run_passes
 from aggspec.pytorch.runtime import init_weights
 from aggspec.span import Span
 from aggspec.spec import Spec
@@ -34,6 +36,7 @@ def build(
     init_seed: int | None = 0,
     verify: bool = True,
     limits: Limits | None = None,
+    passes: Sequence[Pass] | None = None,
     **overrides: Any,
 ) -> fx.GraphModule:
     """Compile a spec (a ``Spec``, or the path of a .agg file) to a ``torch.fx.GraphModule``.
@@ -43,7 +46,9 @@ def build(
     ``None`` for a random one). With
     ``verify``, the graph is run once on meta tensors and every node's shape
     is checked against the IR, so an op whose shape rule disagrees with
-    PyTorch fails here, at its ``.agg`` location.
+    PyTorch fails here, at its ``.agg`` location. ``passes`` are the compiler
+    passes to run (``aggspec.pytorch.passes``; ``None``: ``DEFAULT_PASSES``);
+    ``emit_source`` given the same passes prints the same model.
 
     >>> import aggspec
     >>> model = build(aggspec.loads("network T(input 3x8x8) { conv(4, 3) bn relu }"))
@@ -53,6 +58,7 @@ def build(
     check_option("build", "init_seed", init_seed, (int, type(None)), "an int or None")
     check_option("build", "verify", verify, bool, "true or false")
     check_option("build", "limits", limits, (Limits, type(None)), "an aggspec.Limits")
+    check_option("build", "passes", passes, (list, tuple, type(None)), "a list of compiler passes")
     values = collect_params("build", params, overrides)
     if not isinstance(spec, Spec):
         from aggspec.api import load  # a path: only then is the parser needed
@@ -62,10 +68,10 @@ def build(
         raise TypeError("parameter overrides apply when building from a file; pass them to aggspec.load")
     try:
         with deep_recursion("the network"):  # module trees as deep as the spec's nesting
-            lowered = lower(spec.graph)
+            lowered = run_passes(lower(spec.graph), passes)
             with torch.random.fork_rng(devices=[]):  # modules draw default weights from the global RNG
                 root = lowered.root()
-            model = fx.GraphModule(root, lowered.graph, class_name=lowered.name)
+            model = lowered.graph_module(root)
             init_weights(model, init_seed)
             if verify:
                 verify_shapes(lowered)
@@ -77,7 +83,7 @@ def build(
 def verify_shapes(lowered: Lowered) -> None:
     """Run the program on meta tensors and compare each node's shape with the IR's."""
     with torch.device("meta"):
-        model = fx.GraphModule(lowered.root(), lowered.graph, class_name=lowered.name)
+        model = lowered.graph_module(lowered.root())
         example = torch.empty(2, *lowered.input_shape)
     _ShapeCheck(model.eval()).run(example)
 

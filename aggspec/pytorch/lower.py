@@ -1,11 +1,13 @@
-"""IR to PyTorch: a torch.fx graph, then a GraphModule.
+"""IR to PyTorch: the IR lowered to a torch.fx program.
 
-``lower`` turns the IR into a ``Lowered`` program: an ``fx.Graph`` with one
-node per op (a ``call_module``) or merge (``torch.cat``, a chain of adds or
-maxima, or a learned-weight module), and the constructor of every module as
-``TorchCall`` data. ``build`` makes a ``GraphModule`` of it; ``source.py``
-prints the same program as a standalone file. Both therefore agree on every
-parameter name, shape and registration order.
+``lower`` turns the IR into a ``Lowered`` program: an ``fx.Graph`` with a
+``call_module`` node per op and, per merge, whatever the merge's registry entry
+asks a ``GraphBuilder`` for (``torch.cat``, a chain of adds or maxima, a
+learned-weight module, ...), and the constructor of every module as
+``TorchCall`` data. Passes (``passes/``) may rewrite the program; then
+``build.py`` makes a ``GraphModule`` of it and ``source.py`` prints it as a
+standalone file. Both therefore agree on every parameter name, shape and
+registration order.
 
 Modules get the IR's dotted node ids as names (``stage2.layer7.conv2``).
 ``ModuleNames`` makes each part safe (a Python keyword, an ``nn.Module``
@@ -18,32 +20,23 @@ source, or make two values share one module. Each fx node's
 from __future__ import annotations
 
 import keyword
-import operator
-import os
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
-import torch
 from torch import fx, nn
 
-from aggspec.api import load
-from aggspec.errors import AggSpecError, deep_recursion
-from aggspec.ir import Limits, inputs_of
-from aggspec.ir.merges import MERGES, Merge
-from aggspec.ir.ops import OPS, TorchCall
-from aggspec.ir.shapes import format_shape
-from aggspec.pytorch.runtime import init_weights
-from aggspec.span import Span
-from aggspec.spec import Spec
+from aggspec.ir import inputs_of
+from aggspec.ir.lowering import TorchCall
+from aggspec.ir.merges import MERGES
+from aggspec.ir.ops import OPS
+from aggspec.pytorch.functions import resolve
 
-__all__ = ["Lowered", "ModuleNames", "build", "lower", "module_paths"]
+__all__ = ["Lowered", "ModuleNames", "lower", "module_paths"]
 
 # Attribute names an nn.Module already uses: a submodule must not shadow them.
 _MODULE_ATTRIBUTES = frozenset(dir(nn.Module())) | {"code", "graph", "meta"}
-
-_FOLDS: dict[str, Callable[[Any, Any], Any]] = {"add": operator.add, "maximum": torch.maximum}
 
 
 class ModuleNames:
@@ -111,6 +104,26 @@ class Lowered:
             owner.add_module(leaf, call.build())
         return root
 
+    def graph_module(self, root: nn.Module) -> fx.GraphModule:
+        """The ``fx.GraphModule`` of the program, holding ``root``'s modules whole.
+
+        ``fx.GraphModule`` copies only what nodes name: after a pass that reads
+        a module's weight (``get_attr linear1.weight``) without calling the
+        module, it would hold a bare container with the weight where the
+        emitted file has the ``nn.Linear``, a different module tree that
+        ``init_weights`` initialises differently. So every module of the table
+        that no node calls is put back whole, in the place the GraphModule gave it.
+        """
+        model = fx.GraphModule(root, self.graph, class_name=self.name)
+        called = {node.target for node in self.graph.nodes if node.op == "call_module"}
+        for path in self.modules.keys() - called:
+            *parents, leaf = path.split(".")
+            owner: nn.Module = model
+            for part in parents:
+                owner = getattr(owner, part)
+            setattr(owner, leaf, root.get_submodule(path))
+        return model
+
 
 def lower(graph: nx.MultiDiGraph) -> Lowered:
     """The fx program of an IR graph (see the module docstring)."""
@@ -123,10 +136,10 @@ class _Lowering:
         self.fx = fx.Graph()
         self.modules: dict[str, TorchCall] = {}
         self.values: dict[str, fx.Node] = {}
-        # Fold chains already built, keyed by (fold, accumulated node, next IR input):
+        # Fold chains already built, keyed by (function, accumulated node, next input):
         # a trie over input sequences, so a merge whose inputs extend an earlier
         # merge's inputs reuses it (the running sum of `take dense; merge sum`).
-        self.folds: dict[tuple[str, fx.Node, str], fx.Node] = {}
+        self.folds: dict[tuple[Any, fx.Node, fx.Node], fx.Node] = {}
         self.filename = str(graph.graph.get("filename", "<spec>"))
         self.paths = module_paths(graph)
 
@@ -137,54 +150,21 @@ class _Lowering:
         for node_id, data in ir.nodes(data=True):
             if node_id == input_id:
                 continue
-            sources = inputs_of(ir, node_id)
+            inputs = [self.values[source] for source in inputs_of(ir, node_id)]
+            builder = _NodeBuilder(self, node_id)
             if data["kind"] == "op":
-                value = self._op(node_id, data, sources[0])
+                (source,) = inputs_of(ir, node_id)
+                call = OPS[data["op"]].torch_module(ir.nodes[source]["shape"], data["args"])
+                value = builder.module(call, (inputs[0],))
             else:
-                value = self._merge(node_id, MERGES[data["op"]], sources)
+                value = MERGES[data["op"]].lower(builder, inputs)
+                if not isinstance(value, fx.Node):
+                    raise TypeError(f"merge {data['op']!r} lowered {node_id} to {value!r}, not a graph node")
             self._annotate(value, node_id, data)
             self.values[node_id] = value
         self.fx.output(self.values[ir.graph["output"]])
         self.fx.lint()
         return Lowered(ir.graph["name"], self.fx, self.modules, tuple(ir.nodes[input_id]["shape"]))
-
-    def _op(self, node_id: str, data: dict[str, Any], source: str) -> fx.Node:
-        target = self.paths[node_id]
-        in_shape = self.ir.nodes[source]["shape"]
-        self.modules[target] = OPS[data["op"]].torch_module(in_shape, data["args"])
-        return self.fx.create_node("call_module", target, (self.values[source],))
-
-    def _merge(self, node_id: str, merge: Merge, sources: list[str]) -> fx.Node:
-        inputs = [self.values[s] for s in sources]
-        name = self.paths[node_id].replace(".", "_")
-        if merge.lowering == "cat":
-            return self.fx.create_node("call_function", torch.cat, (inputs,), {"dim": 1}, name=name)
-        if merge.lowering == "module":
-            target = self.paths[node_id]
-            self.modules[target] = TorchCall(merge.module, (len(inputs),), runtime=True)
-            # one list argument, not *args: TorchScript cannot script varargs
-            return self.fx.create_node("call_module", target, (inputs,))
-        result = self._fold(merge.fold, sources, inputs, name)
-        if merge.average:
-            result = self.fx.create_node(
-                "call_function", operator.truediv, (result, len(inputs)), name=f"{name}_mean"
-            )
-        return result
-
-    def _fold(self, fold: str, sources: list[str], inputs: list[fx.Node], name: str) -> fx.Node:
-        accumulated = inputs[0]
-        for i in range(1, len(inputs)):
-            key = (fold, accumulated, sources[i])
-            if key not in self.folds:
-                last = i == len(inputs) - 1
-                self.folds[key] = self.fx.create_node(
-                    "call_function",
-                    _FOLDS[fold],
-                    (accumulated, inputs[i]),
-                    name=name if last else f"{name}_partial",
-                )
-            accumulated = self.folds[key]
-        return accumulated
 
     def _annotate(self, value: fx.Node, node_id: str, data: dict[str, Any]) -> None:
         if "aggspec" in value.meta:  # a merge that reuses an earlier one's fx node keeps its origin
@@ -201,74 +181,53 @@ class _Lowering:
         value.stack_trace = f'  File "{self.filename}", line {span.line}, in {node_id}\n'
 
 
-def build(
-    spec: Spec | str | os.PathLike[str],
-    *,
-    init_seed: int | None = 0,
-    verify: bool = True,
-    limits: Limits | None = None,
-    **params: Any,
-) -> fx.GraphModule:
-    """Compile a spec (a ``Spec``, or the path of a .agg file) to a ``torch.fx.GraphModule``.
+class _NodeBuilder:
+    """The ``GraphBuilder`` (``aggspec.ir.lowering``) for one IR node's lowering.
 
-    ``params`` override the file's ``param`` values (paths only; so that a
-    spec may have a ``param seed``, the initialisation seed is ``init_seed``,
-    ``None`` for a random one). With
-    ``verify``, the graph is run once on meta tensors and every node's shape
-    is checked against the IR, so an op whose shape rule disagrees with
-    PyTorch fails here, at its ``.agg`` location.
-
-    >>> import aggspec
-    >>> model = build(aggspec.loads("network T(input 3x8x8) { conv(4, 3) bn relu }"))
-    >>> model(torch.zeros(2, 3, 8, 8)).shape
-    torch.Size([2, 4, 8, 8])
+    Nodes are named after the IR node's module path (``stage1.layer2.sum1`` ->
+    ``stage1_layer2_sum1``), so generated code and error messages point back
+    at the spec; a fold's intermediate sums are ``..._partial``.
     """
-    if not isinstance(spec, Spec):
-        spec = load(spec, limits=limits, **params)
-    elif params:
-        raise TypeError("parameter overrides apply when building from a file; pass them to aggspec.load")
-    try:
-        with deep_recursion("the network"):  # module trees as deep as the spec's nesting
-            lowered = lower(spec.graph)
-            with torch.random.fork_rng(devices=[]):  # modules draw default weights from the global RNG
-                root = lowered.root()
-            model = fx.GraphModule(root, lowered.graph, class_name=lowered.name)
-            init_weights(model, init_seed)
-            if verify:
-                verify_shapes(lowered)
-    except AggSpecError as exc:
-        raise exc.located(spec.filename, spec.module.source) from None
-    return model
 
+    def __init__(self, lowering: _Lowering, node_id: str) -> None:
+        self.lowering = lowering
+        self.node_id = node_id
+        self.path = lowering.paths[node_id]
+        self.name = self.path.replace(".", "_")
 
-def verify_shapes(lowered: Lowered) -> None:
-    """Run the program on meta tensors and compare each node's shape with the IR's."""
-    with torch.device("meta"):
-        model = fx.GraphModule(lowered.root(), lowered.graph, class_name=lowered.name)
-        example = torch.empty(2, *lowered.input_shape)
-    _ShapeCheck(model.eval()).run(example)
+    def call(
+        self,
+        function: str,
+        args: tuple[Any, ...] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        suffix: str = "",
+    ) -> fx.Node:
+        name = f"{self.name}_{suffix}" if suffix else self.name
+        graph, target = self.lowering.fx, resolve(function)
+        return graph.create_node("call_function", target, tuple(args), dict(kwargs or {}), name=name)
 
+    def fold(self, function: str, inputs: Sequence[fx.Node]) -> fx.Node:
+        target = resolve(function)
+        folds = self.lowering.folds
+        accumulated = inputs[0]
+        for i in range(1, len(inputs)):
+            key = (target, accumulated, inputs[i])
+            if key not in folds:
+                last = i == len(inputs) - 1
+                folds[key] = self.lowering.fx.create_node(
+                    "call_function",
+                    target,
+                    (accumulated, inputs[i]),
+                    name=self.name if last else f"{self.name}_partial",
+                )
+            accumulated = folds[key]
+        return accumulated
 
-class _ShapeCheck(fx.Interpreter):
-    def run_node(self, n: fx.Node) -> Any:
-        info = n.meta.get("aggspec")
-        try:
-            result = super().run_node(n)
-        except Exception as exc:  # PyTorch rejected the op: say where in the .agg file
-            if info is None:
-                raise
-            reason = str(exc).splitlines()[0]
-            raise _located(info, f"PyTorch cannot run {info['node']}: {reason}") from exc
-        shape = tuple(result.shape[1:]) if isinstance(result, torch.Tensor) else None
-        if info is not None and shape is not None and shape != info["shape"]:
-            raise _located(
-                info,
-                f"{info['node']} produces {format_shape(shape)} in PyTorch, "
-                f"but its shape rule says {format_shape(info['shape'])}",
-            )
-        return result
-
-
-def _located(info: dict[str, Any], message: str) -> AggSpecError:
-    span = Span(info["line"], info["col"], info["line"], info["col"] + 1)
-    return AggSpecError(message, span, filename=info["filename"])
+    def module(self, call: TorchCall, args: tuple[Any, ...] = ()) -> fx.Node:
+        modules = self.lowering.modules
+        if self.path in modules:
+            raise ValueError(f"{self.node_id} asked for a second module; an IR node owns at most one")
+        modules[self.path] = call
+        # fx names the node after the module path, as it names any call_module node
+        return self.lowering.fx.create_node("call_module", self.path, tuple(args))

@@ -67,5 +67,8 @@ def init_weights(model: nn.Module, seed: int | None = 0) -> nn.Module:
     return model
 
 
-# The definitions an emitted model.py needs, in the order it needs them.
+# What an emitted model.py may need, in the order it defines them: the modules
+# registry entries build (TorchCall(runtime=True)) and the functions lowering
+# or passes call. A file copies those it uses, and always init_weights. Each
+# must need nothing but torch, nn and math, since its source is copied as is.
 RUNTIME_DEFINITIONS = (WeightedSum, init_weights)

@@ -10,10 +10,14 @@ drawer does; ``render`` writes it (svg, png, pdf, or dot source, which needs no
   top-level op or definition call;
 * ``stage``: one box per stage, between the top-level ops and calls.
 
-Edges carry the shape of the value they carry. Colours come from one table,
-``COLOURS``, keyed by op family or merge; a legend lists those in use. Stages
-with many layers show their first and last layers and one "... N layers ..."
-node for the rest once the drawing would pass ``max_nodes`` nodes.
+Edges carry the shape of the value they carry. Colours and labels come from
+the registries: an op is coloured by its family (``ops.family_colour``, which
+has a colour for every family, listed or new) and labelled by ``Op.describe``;
+a merge by its entry's ``colour``; ``COLOURS`` holds only the drawing's own
+categories (the input, stage boxes, collapsed layers). A legend lists the
+categories in use. Stages with many layers show their first and last layers
+and one "... N layers ..." node for the rest once the drawing would pass
+``max_nodes`` nodes.
 ``matrix_figure`` draws each stage's L x (L+1) connectivity as a heat map.
 """
 
@@ -32,7 +36,7 @@ import numpy as np
 from aggspec.analysis.counts import node_parameters, stage_fan_in
 from aggspec.ir import StageInfo
 from aggspec.ir.merges import MERGES
-from aggspec.ir.ops import OPS
+from aggspec.ir.ops import FAMILY_COLOURS, OPS, family_colour
 from aggspec.ir.shapes import format_shape
 from aggspec.spec import Spec
 
@@ -40,24 +44,11 @@ __all__ = ["COLOURS", "LEVELS", "connectivity_matrix", "draw", "matrix_figure", 
 
 LEVELS = ("layer", "stage", "op")
 
-# One table of colours: op families, then merges (merges are also drawn as ellipses).
+# The drawing's own categories; ops and merges take their colours from the registries.
 COLOURS = {
     "input": "#ffffff",
-    "conv": "#9ecae1",
-    "linear": "#fdae6b",
-    "norm": "#d9d9d9",
-    "activation": "#fff7bc",
-    "pool": "#a1d99b",
-    "reshape": "#f7f7f7",
-    "regularize": "#fcc5c0",
-    "other": "#ffffff",
     "stage": "#c6dbef",
     "more": "#ffffff",
-    "concat": "#bcbddc",
-    "sum": "#fc9272",
-    "mean": "#fdd0a2",
-    "max": "#c7e9c0",
-    "weighted": "#fa9fb5",
 }
 
 _KEEP = 3  # layers kept at each end of a collapsed stage
@@ -70,7 +61,7 @@ class _Box:
 
     key: str
     label: str
-    category: str  # a key of COLOURS
+    category: str  # an op family, a merge name or a key of COLOURS (see _colour)
     merge: bool = False
     members: list[str] = field(default_factory=list)
 
@@ -112,7 +103,7 @@ def draw(
             _identifier(box.key),
             box.label,
             shape="ellipse" if box.merge else "box",
-            fillcolor=COLOURS[box.category],
+            fillcolor=_colour(box.category),
             style="filled" if box.merge else "filled,rounded",
         )
     seen: set[tuple[str, str]] = set()
@@ -195,19 +186,22 @@ def _params(graph: nx.MultiDiGraph, nodes: Sequence[str]) -> int:
 
 
 def _category(data: Mapping[str, Any]) -> str:
+    """What colours an IR node: its merge, or its op's family."""
     if data["kind"] == "merge":
-        return str(data["op"]) if data["op"] in COLOURS else "other"
+        return str(data["op"])
     return OPS[data["op"]].family
 
 
+def _colour(category: str) -> str:
+    if category in COLOURS:
+        return COLOURS[category]
+    if category in MERGES:
+        return MERGES[category].colour
+    return family_colour(category)
+
+
 def _describe(data: Mapping[str, Any]) -> str:
-    args = data["args"]
-    if data["op"] == "conv":
-        text = f"conv {args['k']}x{args['k']}"
-        return text + (f" /{args['stride']}" if args["stride"] != 1 else "")
-    if data["op"] in ("maxpool", "avgpool"):
-        return f"{data['op']} {args['k']}"
-    return str(data["op"])
+    return OPS[data["op"]].describe(data["args"])
 
 
 def _collapse(
@@ -232,13 +226,16 @@ def _collapse(
 
 def _legend(dot: graphviz.Digraph, boxes: Mapping[str, _Box]) -> None:
     used = {box.category for box in boxes.values()} - {"more", "input"}
+    # listed families, new families, stages, then merges (drawn as ellipses)
+    families = [*FAMILY_COLOURS, *sorted(used - set(FAMILY_COLOURS) - set(MERGES) - set(COLOURS))]
     with dot.subgraph(name="cluster_legend") as legend:
         legend.attr(label="legend", fontsize="10", style="dashed", color="#999999")
-        for name, colour in COLOURS.items():
+        for name in [*families, *COLOURS, *MERGES]:
             if name not in used:
                 continue
             shape = "ellipse" if name in MERGES else "box"
-            legend.node(f"legend_{name}", name, shape=shape, fillcolor=colour, style="filled", fontsize="9")
+            fill = _colour(name)
+            legend.node(f"legend_{name}", name, shape=shape, fillcolor=fill, style="filled", fontsize="9")
 
 
 class DotMissing(Exception):

@@ -18,7 +18,9 @@ from aggspec.analysis.counts import (
     stage_fan_in,
     weight_layer_path_lengths,
 )
-from aggspec.analysis.hops import CLOSED_FORM_HOPS, HopStats, stage_hops, stage_layer_graph
+from aggspec.analysis.hops import HopStats, closed_form_hops, stage_hops, stage_layer_graph
+from aggspec.ir.rules import TAKE_RULES, RuleError
+from aggspec.ir.signature import SignatureError
 
 from ..conftest import EXAMPLES
 
@@ -129,7 +131,22 @@ def test_parameter_count_of_a_weighted_merge() -> None:
     assert parameter_count(graph) == 2 + 3  # one gate per input of layers 2 and 3
 
 
-@pytest.mark.parametrize("take", ["chain", "dense", "exponential"])
+CLOSED_FORMS = ["chain", "dense", "exponential"]  # every take rule that declares one
+
+
+def test_every_declared_closed_form_is_checked_against_search() -> None:
+    declared = set()
+    for name, entry in TAKE_RULES.items():
+        try:
+            rule = entry.build(entry.signature.bind(name, (), {}))
+        except (SignatureError, RuleError):  # needs arguments: offsets and random graphs, which have none
+            continue
+        if rule.closed_form_hops() is not None:
+            declared.add(rule.name)
+    assert sorted(declared) == CLOSED_FORMS
+
+
+@pytest.mark.parametrize("take", CLOSED_FORMS)
 @pytest.mark.parametrize("L", [*range(1, 40), 257, 1000])
 def test_closed_form_hops_equal_breadth_first_search(take: str, L: int) -> None:
     if take == "dense" and L > 300:
@@ -140,6 +157,41 @@ def test_closed_form_hops_equal_breadth_first_search(take: str, L: int) -> None:
 
 def test_closed_forms_only_for_base_two() -> None:
     stage = stage_of("exponential(base=3)", 30)
-    assert stage.take not in CLOSED_FORM_HOPS
+    assert closed_form_hops(stage) is None
     hops = all_pair_hops(stage)
     assert stage_hops(stage).mean_hops == pytest.approx(sum(hops.values()) / len(hops))
+
+
+def count_searches(monkeypatch) -> list[int]:
+    """Count the breadth-first searches stage_hops runs (one entry per block of sources)."""
+    calls: list[int] = []
+    search = aggspec.analysis.hops.shortest_path
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(aggspec.analysis.hops, "shortest_path", counted)
+    return calls
+
+
+def test_closed_forms_are_chosen_by_the_rule_not_its_spelling(monkeypatch) -> None:
+    # A where rule that selects exactly the exponential connections (l - j a power of two)
+    # is still searched: the closed form belongs to the exponential rule, not to its edges.
+    exponential, where = stage_of("exponential", 40), stage_of("where popcount(l - j) == 1", 40)
+    assert [sorted(t) for t in where.takes] == [sorted(t) for t in exponential.takes]
+    searches = count_searches(monkeypatch)
+    closed = stage_hops(exponential)
+    assert searches == []
+    assert stage_hops(where) == closed and len(searches) == 1
+    assert closed_form_hops(where) is None and closed_form_hops(exponential) is int.bit_count
+
+
+def test_exponential_base_three_is_searched(monkeypatch) -> None:
+    stage = stage_of("exponential(base=3)", 30)
+    assert stage.take_rule.base == 3
+    searches = count_searches(monkeypatch)
+    stats = stage_hops(stage)
+    assert len(searches) == 1
+    hops = all_pair_hops(stage)
+    assert stats.max_hops == max(hops.values()) and stats.pairs == len(hops)

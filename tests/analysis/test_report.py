@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import matplotlib.image
+import networkx as nx
 import pytest
 
 import aggspec
-from aggspec.analysis.report import format_report
+from aggspec.analysis.report import stage_totals, table_rows
+from aggspec.cli.report_text import format_report
 
 from ..conftest import EXAMPLES, run
 
@@ -125,3 +128,33 @@ def test_nested_stages_count_in_the_outer_stage() -> None:
     spec = aggspec.loads("network N(input 4x8x8) { stage 2 * { stage 2 * conv(4, 3) } { take chain } }")
     outer = aggspec.analyze(spec).stages[-1]
     assert outer.name == "stage1" and outer.params == 4 * 4 * 4 * 9
+
+
+def test_stage_totals_and_rows_read_node_attributes_not_ids() -> None:
+    # Ids that say nothing: membership, layers and top-level groups come from the attributes alone.
+    graph = nx.MultiDiGraph()
+    nodes = [  # id, stages, stage, layer, group, shape
+        ("n0", (), None, None, "input", (4,)),
+        ("n1", (), None, None, "conv1", (4,)),
+        ("n2", ("outer",), "outer", 1, "stage1", (5,)),
+        ("n3", ("outer", "inner"), "inner", 1, "stage1", (6,)),
+        ("n4", ("outer", "inner"), "inner", 1, "stage1", (7,)),
+        ("n5", ("outer",), "outer", None, "stage1", (8,)),
+        ("n6", (), None, None, "gap1", (9,)),
+        ("n7", (), None, None, "gap1", (10,)),
+    ]
+    for node, stages, stage, layer, group, shape in nodes:
+        kind = "input" if node == "n0" else "op"
+        graph.add_node(node, kind=kind, stages=stages, stage=stage, layer=layer, group=group, shape=shape)
+    per_node = {node: (10 ** int(node[1]), 1) for node, *_ in nodes}
+    outer = SimpleNamespace(name="outer", takes=((0,),))
+    inner = SimpleNamespace(name="inner", takes=((0,),))
+    assert stage_totals(graph, [inner, outer], per_node) == {"inner": (11000, 2), "outer": (111100, 4)}
+    rows = table_rows(graph, [inner, outer], per_node)
+    assert [(r.name, r.output, r.fan_in, r.params, r.stage, r.layer) for r in rows] == [
+        ("conv1", "4", None, 10, None, None),
+        ("outer.layer1", "5", 1, 100, "outer", 1),
+        ("inner.layer1", "7", 1, 11000, "inner", 1),
+        ("outer.out", "8", None, 100000, "outer", None),
+        ("gap1", "10", None, 11000000, None, None),
+    ]

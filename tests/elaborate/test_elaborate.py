@@ -17,7 +17,7 @@ def stage_net(
     return f"network N(input 4x8x8) {{ stage {L} * {unit} {{ take {take}; merge {merge}; emit {emit} }} }}"
 
 
-def layer_inputs(graph: nx.DiGraph, stage) -> list[list[int]]:
+def layer_inputs(graph: nx.MultiDiGraph, stage) -> list[list[int]]:
     """For each layer, which stage outputs its merge reads, in order, read off the IR edges."""
     index_of = {node: j for j, node in enumerate(stage.outputs)}
     result = []

@@ -8,12 +8,15 @@ import pytest
 from aggspec.ir.rules import (
     EMIT_RULES,
     TAKE_RULES,
+    All,
     Chain,
     Dense,
     Exponential,
+    Last,
     Offsets,
     RandomGraph,
     RuleError,
+    Sinks,
     TakeAtEnd,
     Where,
 )
@@ -133,3 +136,82 @@ def test_emit_rules() -> None:
     assert EMIT_RULES["sinks"].build({}).emit(4, chain_takes) == [4]
     assert EMIT_RULES["sinks"].build({}).emit(3, [[0], [0], [1]]) == [2, 3]
     assert TakeAtEnd(Dense()).emit(3, []) == [0, 1, 2, 3]
+
+
+# ---------------------------------------------------------------- rules as structured values
+
+SAMPLE_ARGS = {  # positional arguments for every registered rule that needs some
+    "exponential": (3,),
+    "sparse": (3,),
+    "offsets": (2, 1),
+    "random er": (0.5, 7),
+    "random ws": (4, 0.5, 1),
+    "random ba": (2, 3),
+}
+
+
+@pytest.mark.parametrize("registry", [TAKE_RULES, EMIT_RULES], ids=["take", "emit"])
+def test_every_rule_knows_its_registry_name_and_arguments(registry) -> None:
+    for key, entry in registry.items():
+        bound = entry.signature.bind(key, SAMPLE_ARGS.get(key, ()), {})
+        rule = entry.build(bound)
+        assert rule.name == ("exponential" if key == "sparse" else key)
+        assert dict(rule.args) == bound
+        assert registry[rule.name].build(rule.args) == rule  # name and args are the whole value
+
+
+def test_rule_names_and_arguments() -> None:
+    assert (Chain().name, dict(Chain().args)) == ("chain", {})
+    assert (Exponential().name, dict(Exponential().args)) == ("exponential", {"base": 2})
+    assert dict(Exponential(3).args) == {"base": 3}
+    assert (Offsets((2, 1)).name, dict(Offsets((2, 1)).args)) == ("offsets", {"offsets": (2, 1)})
+    ws = RandomGraph("ws", {"k": 4, "p": 0.5, "seed": 1})
+    assert (ws.name, dict(ws.args)) == ("random ws", {"k": 4, "p": 0.5, "seed": 1})
+    where = Where(lambda l, j, L: j == 0, "j == 0")
+    assert (where.name, dict(where.args)) == ("where", {"condition": "j == 0"})
+    emitted = TakeAtEnd(Exponential(3))
+    assert (emitted.name, dict(emitted.args), emitted.rule) == ("exponential", {"base": 3}, Exponential(3))
+    assert [rule.name for rule in (Last(), All(), Sinks())] == ["last", "all", "sinks"]
+
+
+def test_descriptions_are_unchanged() -> None:
+    # describe() is printed and serialised (reports, JSON, diagrams): it must not drift
+    rules = [
+        Chain(),
+        Dense(),
+        Exponential(),
+        Exponential(3),
+        Offsets((2, 1)),
+        Where(lambda l, j, L: True, "j == 0 or j % 2 == l % 2"),
+        RandomGraph("ws", {"k": 4, "p": 0.75, "seed": 1}),
+        Last(),
+        All(),
+        Sinks(),
+        TakeAtEnd(Exponential()),
+    ]
+    assert [rule.describe() for rule in rules] == [
+        "chain",
+        "dense",
+        "exponential",
+        "exponential(base=3)",
+        "offsets(2, 1)",
+        "where j == 0 or j % 2 == l % 2",
+        "random ws(k=4, p=0.75, seed=1)",
+        "last",
+        "all",
+        "sinks",
+        "exponential",
+    ]
+
+
+def test_closed_form_hops_are_declared_by_the_rule() -> None:
+    assert [Chain().closed_form_hops()(d) for d in (1, 5)] == [1, 5]
+    assert [Dense().closed_form_hops()(d) for d in (1, 5)] == [1, 1]
+    assert [Exponential().closed_form_hops()(d) for d in (1, 5, 7, 8)] == [1, 2, 3, 1]  # popcount
+    no_closed_form = [
+        Exponential(3),  # base 3 is not base 2, whatever its description says
+        Offsets((1, 2)),
+        Where(lambda l, j, L: (l - j) & (l - j - 1) == 0, "popcount(l - j) == 1"),  # exponential's edges
+        RandomGraph("ws", {"k": 4, "p": 0.5, "seed": 1}),
+    ]
+    assert [rule.closed_form_hops() for rule in no_closed_form] == [None] * 4

@@ -135,3 +135,26 @@ def test_viz_argument_errors(capsys) -> None:
     assert "--compare needs --matrix" in capsys.readouterr().err
     with pytest.raises(ValueError, match="level must be one of"):
         draw(aggspec.load(EXAMPLES / "plain.agg"), "blocks")
+
+
+def test_colours_and_legend_come_from_the_registries(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from aggspec.ir.merges import MERGES
+    from aggspec.ir.ops import OPS, family_colour
+
+    monkeypatch.setitem(OPS, "gelu", replace(OPS["gelu"], family="smooth"))  # a family no table lists
+    spec = aggspec.loads(
+        "network T(input 3x8x8) { conv(4, 3, stride=2) gelu stage 3 * relu { take dense; merge mean } }"
+    )
+    source = draw(spec, "op").source
+    legend = re.findall(r"legend_(\w+) \[label=\w+ fillcolor=\"(#\w+)\" fontsize=9 shape=(\w+)", source)
+    assert legend == [
+        ("conv", family_colour("conv"), "box"),
+        ("activation", family_colour("activation"), "box"),
+        ("smooth", family_colour("smooth"), "box"),  # listed families first, then new ones
+        ("mean", MERGES["mean"].colour, "ellipse"),
+    ]
+    assert family_colour("smooth") == family_colour("smooth") and family_colour("smooth").startswith("#")
+    assert 'label="conv1\nconv 3x3 /2\n4x4x4"' in source  # the op's own description
+    assert f'fillcolor="{family_colour("smooth")}"' in source.split("subgraph")[0]
