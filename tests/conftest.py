@@ -1,12 +1,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+
+# Examples that take seconds to build, run or draw: their cases run in the full
+# suite only, so the fast tier (`pytest -m "not slow"`) still covers every
+# other example in each per-example test.
+HEAVY_EXAMPLES = frozenset({"resnet50.agg", "densenet121.agg", "fractalnet.agg", "randwire.agg"})
+
+
+def slow_if_heavy(name: str) -> tuple[pytest.MarkDecorator, ...]:
+    """The marks of a test case about example ``name``."""
+    return (pytest.mark.slow,) if name in HEAVY_EXAMPLES else ()
+
+
+def example_paths() -> list[Any]:
+    """Every file in examples/ as a parametrize case, the heavy ones marked slow."""
+    return [pytest.param(p, id=p.name, marks=slow_if_heavy(p.name)) for p in sorted(EXAMPLES.glob("*.agg"))]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -15,7 +15,7 @@ import aggspec
 from .conftest import EXAMPLES
 
 # One param per option name of every entry point; each sets the width of one conv.
-OPTION_NAMES = ("limits", "init_seed", "verify", "params", "filename", "text", "path", "spec")
+OPTION_NAMES = ("limits", "init_seed", "verify", "passes", "params", "filename", "text", "path", "spec")
 SPEC = "\n".join(f"param {name} = {i + 1}" for i, name in enumerate(OPTION_NAMES)) + (
     "\nnetwork T(input 3x8x8) { " + " ".join(f"conv({name}, 1)" for name in OPTION_NAMES) + " }\n"
 )
@@ -41,7 +41,7 @@ def test_params_named_like_every_option_go_through_the_params_mapping(spec_file)
     assert _widths(aggspec.load(spec_file, params=OVERRIDES, limits=aggspec.Limits())) == expected
     assert aggspec.load(spec_file, OVERRIDES).params == OVERRIDES
     model = aggspec.build(spec_file, OVERRIDES, init_seed=3, verify=True, limits=aggspec.Limits())
-    assert model.get_submodule("conv8").out_channels == OVERRIDES["spec"]
+    assert model.get_submodule(f"conv{len(OPTION_NAMES)}").out_channels == OVERRIDES["spec"]
     report = aggspec.analyze(spec_file, OVERRIDES, limits=aggspec.Limits())
     assert report.params == aggspec.analyze(aggspec.load(spec_file, OVERRIDES)).params
 
@@ -64,6 +64,7 @@ def test_keyword_overrides_still_work_beside_options(spec_file) -> None:
         (lambda f: aggspec.build(f, init_seed=True), "init_seed"),
         (lambda f: aggspec.build(f, verify=1), "verify"),
         (lambda f: aggspec.build(f, limits="x"), "limits"),
+        (lambda f: aggspec.build(f, passes=1), "passes"),
         (lambda f: aggspec.analyze(f, limits=1), "limits"),
     ],
 )

@@ -121,9 +121,17 @@ def render(source: str, defines: list[str]) -> str:
 def test_case_ids_are_unique_and_plentiful() -> None:
     ids = [case[0] for case in CASES]
     assert len(ids) == len(set(ids)) and len(ids) >= 25
+    assert set(ids) >= SLOW_CASES  # a renamed slow case would otherwise run in the fast tier unnoticed
 
 
-@pytest.mark.parametrize(("case", "source", "defines"), CASES, ids=[c[0] for c in CASES])
+# Cases that run into a limit on purpose, and take a second or more to get there.
+SLOW_CASES = frozenset({"deep_nesting", "long_expression", "endless_loop", "connection_limit"})
+
+
+@pytest.mark.parametrize(
+    ("case", "source", "defines"),
+    [pytest.param(*c, id=c[0], marks=(pytest.mark.slow,) if c[0] in SLOW_CASES else ()) for c in CASES],
+)
 def test_error_message(case: str, source: str, defines: list[str], golden) -> None:
     rendered = render(source, defines)
     first = rendered.splitlines()[0]

@@ -153,10 +153,18 @@ def _imported_after(code: str) -> set[str]:
 @pytest.mark.parametrize(
     "code",
     [
-        "import aggspec; aggspec.loads('network T(input 3x8x8) { conv(4, 3) relu }')",
-        "import aggspec; aggspec.load('examples/sparsenet_cifar.agg', depth=40)",
+        pytest.param(
+            "import aggspec; aggspec.loads('network T(input 3x8x8) { conv(4, 3) relu }')",
+            marks=pytest.mark.slow,
+        ),
+        pytest.param(
+            "import aggspec; aggspec.load('examples/sparsenet_cifar.agg', depth=40)", marks=pytest.mark.slow
+        ),
         "from aggspec.cli import main; main(['check', 'examples/sparsenet_cifar.agg'])",
-        "from aggspec.cli import main; main(['check', 'examples/densenet121.agg'])",
+        pytest.param(
+            "from aggspec.cli import main; main(['check', 'examples/densenet121.agg'])",
+            marks=pytest.mark.slow,
+        ),
     ],
     ids=["loads", "load", "check-sparsenet", "check-densenet121"],
 )
@@ -166,6 +174,7 @@ def test_checking_a_spec_imports_no_torch_scipy_or_matplotlib(code: str) -> None
     assert not imported & set(HEAVY), imported & set(HEAVY)
 
 
+@pytest.mark.slow
 def test_the_budget_probe_sees_heavy_imports() -> None:
     # The probe can fail: building a model does import torch.
     built = _imported_after("import aggspec; aggspec.build(aggspec.loads('network T(input 3x8x8) { relu }'))")

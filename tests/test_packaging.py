@@ -114,6 +114,7 @@ def test_the_editable_install_reads_the_checkouts_grammar(tmp_path: Path) -> Non
     assert Path(grammar).resolve() == ROOT / "grammars" / "agg.lark"
 
 
+@pytest.mark.slow
 def test_a_source_checkout_runs_without_installing(tmp_path: Path) -> None:
     # A copy of the checkout on PYTHONPATH (no install of it at all) finds its own grammar.
     checkout = tmp_path / "checkout"

@@ -65,7 +65,9 @@ def parameter_count(graph: nx.MultiDiGraph) -> int:
 
 
 def node_macs(graph: nx.MultiDiGraph, node: str) -> int:
-    """Multiply-accumulates per sample of one IR node (convolutions and linear layers only).
+    """Multiply-accumulates per sample of one IR node, as its op or merge entry counts them.
+
+    Convolutions and linear layers count; elementwise ops and today's merges do not.
 
     >>> from aggspec import loads
     >>> g = loads("network T(input 3x8x8) { conv(4, 3) relu }").graph
@@ -73,6 +75,9 @@ def node_macs(graph: nx.MultiDiGraph, node: str) -> int:
     (6912, 0)
     """
     data = graph.nodes[node]
+    if data["kind"] == "merge":
+        shapes = [graph.nodes[source]["shape"] for source in inputs_of(graph, node)]
+        return MERGES[data["op"]].count_macs(shapes, data["shape"])
     if data["kind"] != "op":
         return 0
     (source,) = inputs_of(graph, node)

@@ -137,7 +137,7 @@ def _group(graph: nx.MultiDiGraph, node: str, level: str) -> str:
         if role in ("aggregate", "project"):
             return f"{stage}.layer{layer}:merge"
         return f"{stage}.layer{layer}"
-    return node.split(".")[0]  # a top-level op, or a whole definition call / join / residual
+    return str(data["group"])  # a top-level op, or a whole definition call / join / graph
 
 
 def _boxes(

@@ -67,6 +67,7 @@ def test_sweep_table_and_json(capsys) -> None:
     assert [r["max_fan_in"] for r in records] == [4, 6, 7]  # floor(log2 L) + 1 for L = 12, 32, 82
 
 
+@pytest.mark.slow
 def test_sweep_plot_compares_specs(capsys, tmp_path) -> None:
     out_png = tmp_path / "sweep.png"
     dense, sparse = str(EXAMPLES / "densenet_cifar.agg"), str(EXAMPLES / "sparsenet_cifar.agg")
@@ -110,6 +111,7 @@ def test_analyze_errors(capsys, argv: list[str], message: str) -> None:
     assert code == 2 and message in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_sweep_of_a_param_named_like_a_figure(tmp_path, capsys) -> None:
     spec = tmp_path / "layers.agg"
     spec.write_text(

@@ -77,6 +77,7 @@ def test_internal_errors_are_not_disguised(monkeypatch) -> None:
         cli.main(["check", str(EXAMPLES / "plain.agg")])
 
 
+@pytest.mark.slow
 def test_python_dash_m_and_no_traceback(tmp_path) -> None:
     spec = tmp_path / "bad.agg"
     spec.write_text("network N(input 3x8x8) { conv(4, 3 }\n")

@@ -265,6 +265,7 @@ def check_every_case() -> int:
     return len(BROKEN)
 
 
+@pytest.mark.slow
 def test_verify_holds_under_python_dash_O() -> None:
     result = subprocess.run(
         [sys.executable, "-O", __file__], capture_output=True, text=True, check=False, timeout=120

@@ -12,6 +12,7 @@ from aggspec.lang.parser import SeparatorPostLexer, grammar_text
 from ..conftest import EXAMPLES
 
 
+@pytest.mark.slow
 def test_grammar_is_conflict_free_lalr() -> None:
     # strict mode turns shift/reduce conflicts and terminal collisions into errors
     Lark(

@@ -19,12 +19,12 @@ from aggspec.ir.ops import OPS
 from aggspec.pytorch.build import build
 from aggspec.pytorch.lower import ModuleNames, lower, module_paths
 
-from ..conftest import EXAMPLES
+from ..conftest import EXAMPLES, example_paths
 
 TINY = "network T(input 3x8x8) { conv(4, 3) bn relu stage 3 * conv(4, 3) { take dense; merge sum; emit all } gap flatten linear(2) }"
 
 
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.agg")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", example_paths())
 def test_every_example_compiles_with_the_analysed_parameter_count(path) -> None:
     spec = aggspec.load(path)
     model = build(spec)
@@ -198,6 +198,7 @@ def test_autocast_bfloat16(tiny) -> None:
     torch.testing.assert_close(out.float(), expected, atol=0.1, rtol=0.1)
 
 
+@pytest.mark.slow
 def test_torch_compile(tiny) -> None:
     model, x, expected = tiny
     torch.testing.assert_close(torch.compile(model)(x), expected, atol=1e-5, rtol=1e-5)
@@ -256,6 +257,7 @@ def test_bindings_whose_safe_names_collide_stay_distinct() -> None:
     assert model(torch.randn(2, 4, 8, 8)).shape == (2, 12, 8, 8)
 
 
+@pytest.mark.slow
 def test_weighted_merges_script() -> None:
     spec = aggspec.load(EXAMPLES / "randwire.agg", nodes=6, channels=8, classes=3)
     model = build(spec).eval()
@@ -263,6 +265,7 @@ def test_weighted_merges_script() -> None:
     torch.testing.assert_close(torch.jit.script(model)(x), model(x))
 
 
+@pytest.mark.slow
 def test_very_deep_module_trees_build() -> None:
     text = "def tower(c, n) { if n > 0 { conv(c, 1) tower(c, n - 1) } }\nnetwork Deep(input 2x4x4) { tower(2, 1000) }"
     spec = aggspec.loads(text, limits=aggspec.Limits(max_recursion=5000))

@@ -16,7 +16,7 @@ from torch import nn
 import aggspec
 from aggspec import port_state_dict
 
-from ..conftest import EXAMPLES
+from ..conftest import EXAMPLES, slow_if_heavy
 from ..references import densenet, others, resnet
 
 # The ImageNet models run on 64x64 images: their pooling head takes any size,
@@ -71,9 +71,11 @@ def perturb_batchnorm(model: nn.Module, seed: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "overrides", "reference_factory", "shape"), CASES, ids=[f"{c[0]}{c[1]}" for c in CASES]
+    ("name", "overrides", "reference_factory", "shape"),
+    [pytest.param(*case, id=f"{case[0]}{case[1]}", marks=slow_if_heavy(case[0])) for case in CASES],
 )
-@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+# eval mode (running statistics) in the full suite; train mode in both tiers
+@pytest.mark.parametrize("train", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["train", "eval"])
 def test_matches_hand_written_reference(name, overrides, reference_factory, shape, train: bool) -> None:
     torch.manual_seed(0)
     reference = reference_factory()

@@ -35,7 +35,15 @@ def top_level_shape(source: str) -> list[str]:
     return kinds
 
 
-@pytest.mark.parametrize("name", ["sparsenet_cifar.agg", "resnet18.agg", "randwire.agg", "preact_resnet.agg"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sparsenet_cifar.agg",
+        "resnet18.agg",
+        pytest.param("randwire.agg", marks=pytest.mark.slow),  # weighted merges: also in test_registry
+        "preact_resnet.agg",
+    ],
+)
 def test_standalone_file_equals_build(tmp_path, name: str) -> None:
     spec = aggspec.load(EXAMPLES / name, **({"depth": 20} if name == "preact_resnet.agg" else {}))
     module = import_model_file(write(tmp_path, spec))

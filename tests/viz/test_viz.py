@@ -13,7 +13,7 @@ from aggspec import cli
 from aggspec.viz.graphviz import LEVELS, draw, render
 from aggspec.viz.matrix import connectivity_matrix
 
-from ..conftest import EXAMPLES
+from ..conftest import EXAMPLES, example_paths
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot is not installed")
 
@@ -30,7 +30,7 @@ def drawn(svg: str) -> tuple[list[str], list[str]]:
 
 @needs_dot
 @pytest.mark.parametrize("level", LEVELS)
-@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.agg")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", example_paths())
 def test_every_example_renders_at_every_level(tmp_path, path, level: str) -> None:
     spec = aggspec.load(path)
     dot = draw(spec, level)
@@ -52,6 +52,7 @@ def test_op_level_svg_matches_the_ir() -> None:
 
 
 @needs_dot
+@pytest.mark.slow
 def test_layer_level_has_a_node_per_layer_and_merge() -> None:
     spec = aggspec.load(EXAMPLES / "densenet_cifar.agg")
     nodes, _ = drawn(draw(spec, "layer", full=True).pipe(format="svg").decode())
@@ -62,6 +63,7 @@ def test_layer_level_has_a_node_per_layer_and_merge() -> None:
 
 
 @needs_dot
+@pytest.mark.slow
 def test_long_stages_collapse(tmp_path) -> None:
     spec = aggspec.load(EXAMPLES / "sparsenet_cifar.agg", depth=3004, bottleneck=False)
     dot = draw(spec)
@@ -80,6 +82,7 @@ def test_connectivity_matrix_cells_are_the_connections() -> None:
             assert (matrix > 0).sum() == stage.connections
 
 
+@pytest.mark.slow
 def test_cli_matrix_compare(tmp_path, capsys) -> None:
     out = tmp_path / "m.png"
     code = cli.main(
