@@ -34,7 +34,8 @@ ALLOWED: dict[str, set[str]] = {
     "analysis": {"base", "ir", "spec"},
     "viz": {"base", "ir", "spec", "analysis"},
     "pytorch": {"base", "ir", "spec", "analysis", "root"},
-    "cli": {"base", "lang", "ir", "elaborate", "spec", "api", "analysis", "viz", "pytorch"},
+    "train": {"base", "lang", "ir", "spec", "api", "analysis", "pytorch"},
+    "cli": {"base", "lang", "ir", "elaborate", "spec", "api", "analysis", "viz", "pytorch", "train"},
     "root": {"base", "api", "spec", "ir"},  # aggspec/__init__.py
 }
 
