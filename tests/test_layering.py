@@ -182,3 +182,12 @@ def test_the_budget_probe_sees_heavy_imports() -> None:
     assert "torch" in built
     analysed = _imported_after(f"import aggspec; aggspec.analyze({str(EXAMPLES / 'randwire.agg')!r})")
     assert "scipy" in analysed
+
+
+@pytest.mark.parametrize(
+    "module", ["aggspec.pytorch.build", "aggspec.analysis.report", "aggspec.viz.graphviz"]
+)
+def test_the_back_ends_import_no_parser(module: str) -> None:
+    # They take a Spec; only a path given to build/analyze loads the parser, lazily.
+    imported = _imported_after(f"import {module}")
+    assert "aggspec" in imported and "lark" not in imported

@@ -34,8 +34,6 @@ __all__ = [
     "weight_layer_path_lengths",
 ]
 
-WEIGHT_FAMILIES = frozenset({"conv", "linear"})  # what "layer hops" along a path count
-
 
 def node_parameters(graph: nx.MultiDiGraph, node: str) -> int:
     """Learned parameters owned by one IR node (0 for the input and parameter-free ops).
@@ -126,7 +124,7 @@ def weight_layer_path_lengths(graph: nx.MultiDiGraph) -> tuple[int, int]:
     shortest: dict[str, float] = {}
     longest: dict[str, float] = {}
     for node, data in graph.nodes(data=True):  # the IR's node order is topological
-        weight = 1 if data["kind"] == "op" and OPS[data["op"]].family in WEIGHT_FAMILIES else 0
+        weight = 1 if data["kind"] == "op" and OPS[data["op"]].weight_layer else 0
         preds = list(graph.predecessors(node))
         if data["kind"] == "input":
             shortest[node] = longest[node] = 0

@@ -148,7 +148,8 @@ MERGES: dict[str, Merge] = {}
 
 
 def register(merge: Merge) -> Merge:
-    assert merge.name not in MERGES, f"merge {merge.name!r} registered twice"
+    if merge.name in MERGES:  # not an assert: under python -O a second entry would replace the first
+        raise ValueError(f"merge {merge.name!r} is already registered")
     MERGES[merge.name] = merge
     return merge
 

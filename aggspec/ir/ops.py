@@ -94,6 +94,9 @@ class Op:
     count_macs: Callable[[Shape, Shape, Args], int] = _no_macs
     # conv, linear, norm, activation, pool, reshape, regularize, other, or a new one
     family: str = "other"
+    # A weight layer (convolution, linear) is what network depth counts along a
+    # path, and what names a group of ops in a diagram.
+    weight_layer: bool = False
     summary: str = ""
     # Fills the defaults that depend on other arguments (a pool's stride is its
     # kernel size), so that the IR holds every argument resolved.
@@ -128,7 +131,8 @@ OPS: dict[str, Op] = {}
 
 
 def register(op: Op) -> Op:
-    assert op.name not in OPS, f"op {op.name!r} registered twice"
+    if op.name in OPS:  # not an assert: under python -O a second entry would replace the first
+        raise ValueError(f"op {op.name!r} is already registered")
     OPS[op.name] = op
     return op
 
@@ -223,6 +227,7 @@ register(
         _conv_params,
         lambda shape, out, args: out[0] * out[1] * out[2] * (shape[0] // args["groups"]) * args["k"] ** 2,
         family="conv",
+        weight_layer=True,
         summary="2-d convolution, padding k // 2 (nn.Conv2d)",
         detail=_conv_detail,
         examples=(Example("conv(6, 3)"), Example("conv(8, 1, stride=2, groups=2, bias=true)", (4, 9, 9))),
@@ -244,6 +249,7 @@ register(
         lambda shape, args: shape[0] * args["out"] + (args["out"] if args["bias"] else 0),
         lambda shape, out, args: shape[0] * out[0],
         family="linear",
+        weight_layer=True,
         summary="fully connected layer (nn.Linear)",
         examples=(Example("linear(5)", (16,)), Example("linear(3, bias=false)", (8,))),
     )

@@ -34,7 +34,10 @@ class Parameter:
     default: Any = REQUIRED
 
     def __post_init__(self) -> None:
-        assert self.kind in _KINDS, self.kind
+        if self.kind not in _KINDS:
+            raise ValueError(
+                f"parameter {self.name!r}: unknown kind {self.kind!r} (kinds: {', '.join(_KINDS)})"
+            )
 
     def accepts(self, value: object) -> bool:
         if self.kind == "any":

@@ -16,6 +16,7 @@ import networkx as nx
 from aggspec.ir.graph import IRError, StageInfo
 from aggspec.ir.merges import MERGES
 from aggspec.ir.ops import OPS
+from aggspec.ir.shapes import OpError, Shape
 from aggspec.span import Span
 
 __all__ = ["verify"]
@@ -70,6 +71,8 @@ def verify(graph: nx.MultiDiGraph) -> None:
     Traceback (most recent call last):
     aggspec.ir.graph.IRError: IR invariant 'shape' violated at node 'relu1': shape must be ...
     """
+    if not isinstance(graph, nx.MultiDiGraph):  # a merge may take one value twice: edges need keys
+        raise IRError("graph type", f"the IR is a networkx.MultiDiGraph, got {type(graph).__name__}")
     for name, expected in _GRAPH_ATTRIBUTES:
         if not isinstance(graph.graph.get(name), expected):
             raise IRError(
@@ -107,6 +110,8 @@ def verify(graph: nx.MultiDiGraph) -> None:
         count = len(inputs)
         if (kind == "input") != (count == 0) or (kind == "op") != (count == 1):
             raise IRError("arity", f"a {kind} node takes {_ARITY[kind]}, this one has {count}", node)
+        if kind != "input":
+            _check_rule(node, data, [graph.nodes[source]["shape"] for source in inputs])
         role = data["role"]
         if kind == "input":
             input_nodes.append(node)
@@ -280,3 +285,28 @@ def _unprojected(graph: nx.MultiDiGraph, sources: list[str], expected: list[str]
             (source,) = graph._pred[source]
         seen_through[i] = source
     return seen_through
+
+
+def _check_rule(node: str, data: Mapping[str, Any], input_shapes: list[Shape]) -> None:
+    """The node's arguments are its entry's, resolved, and its shape is what its entry's rule gives."""
+    try:
+        if data["kind"] == "op":
+            op = OPS[data["op"]]
+            names = {p.name for p in op.signature.parameters}
+            if op.signature.rest is not None:
+                names.add(op.signature.rest.name)
+            if set(data["args"]) != names:
+                raise IRError(
+                    "args", f"{data['op']} takes {sorted(names)}, the node has {sorted(data['args'])}", node
+                )
+            if op.resolve_args(dict(data["args"])) != data["args"]:
+                raise IRError("args", f"arguments {data['args']} are not resolved", node)
+            expected = op.infer_shape(input_shapes[0], data["args"])
+        else:
+            expected = MERGES[data["op"]].output_shape(input_shapes)
+    except (OpError, TypeError, KeyError, ValueError) as exc:  # unresolved or ill-typed arguments too
+        raise IRError("shape rule", f"its entry refuses its inputs: {exc}", node) from None
+    if tuple(expected) != data["shape"]:
+        raise IRError(
+            "shape rule", f"shape {data['shape']} but its entry's rule gives {tuple(expected)}", node
+        )

@@ -10,7 +10,7 @@ meta tensors to check every node's shape against the IR.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -21,12 +21,11 @@ from aggspec.ir import Limits
 from aggspec.ir.shapes import format_shape
 from aggspec.options import check_option, collect_params
 from aggspec.pytorch.lower import Lowered, lower
-from aggspec.pytorch.passes import Pass, run_passes
+from aggspec.pytorch.passes import Pass, resolve_passes, run_passes
 from aggspec.pytorch.runtime import init_weights
-from aggspec.span import Span
 from aggspec.spec import Spec
 
-__all__ = ["build", "verify_shapes"]
+__all__ = ["LoweringError", "build", "verify_shapes"]
 
 
 def build(
@@ -36,7 +35,7 @@ def build(
     init_seed: int | None = 0,
     verify: bool = True,
     limits: Limits | None = None,
-    passes: Sequence[Pass] | None = None,
+    passes: Iterable[Pass | str] | None = None,
     **overrides: Any,
 ) -> fx.GraphModule:
     """Compile a spec (a ``Spec``, or the path of a .agg file) to a ``torch.fx.GraphModule``.
@@ -47,7 +46,8 @@ def build(
     ``verify``, the graph is run once on meta tensors and every node's shape
     is checked against the IR, so an op whose shape rule disagrees with
     PyTorch fails here, at its ``.agg`` location. ``passes`` are the compiler
-    passes to run (``aggspec.pytorch.passes``; ``None``: ``DEFAULT_PASSES``);
+    passes to run, callables or names in ``PASSES`` (``aggspec.pytorch.passes``;
+    ``None``: ``DEFAULT_PASSES``);
     ``emit_source`` given the same passes prints the same model.
 
     >>> import aggspec
@@ -58,7 +58,7 @@ def build(
     check_option("build", "init_seed", init_seed, (int, type(None)), "an int or None")
     check_option("build", "verify", verify, bool, "true or false")
     check_option("build", "limits", limits, (Limits, type(None)), "an aggspec.Limits")
-    check_option("build", "passes", passes, (list, tuple, type(None)), "a list of compiler passes")
+    pipeline = resolve_passes(passes)  # a wrong pass list fails before any work
     values = collect_params("build", params, overrides)
     if not isinstance(spec, Spec):
         from aggspec.api import load  # a path: only then is the parser needed
@@ -68,7 +68,7 @@ def build(
         raise TypeError("parameter overrides apply when building from a file; pass them to aggspec.load")
     try:
         with deep_recursion("the network"):  # module trees as deep as the spec's nesting
-            lowered = run_passes(lower(spec.graph), passes)
+            lowered = run_passes(lower(spec.graph), pipeline)
             with torch.random.fork_rng(devices=[]):  # modules draw default weights from the global RNG
                 root = lowered.root()
             model = lowered.graph_module(root)
@@ -88,26 +88,33 @@ def verify_shapes(lowered: Lowered) -> None:
     _ShapeCheck(model.eval()).run(example)
 
 
+class LoweringError(RuntimeError):
+    """The compiled program disagrees with the IR: a bug in a registry entry or a pass, not in the spec.
+
+    The message still names the IR node and its ``.agg`` location, so the
+    bug can be found from the spec that showed it; the CLI shows it with its
+    traceback, as every internal error.
+    """
+
+
 class _ShapeCheck(fx.Interpreter):
     def run_node(self, n: fx.Node) -> Any:
         info = n.meta.get("aggspec")
         try:
             result = super().run_node(n)
-        except Exception as exc:  # PyTorch rejected the op: say where in the .agg file
+        except Exception as exc:  # the lowering built a call PyTorch rejects: say which node
             if info is None:
                 raise
             reason = str(exc).splitlines()[0]
-            raise _located(info, f"PyTorch cannot run {info['node']}: {reason}") from exc
+            raise LoweringError(f"{_where(info)}: PyTorch cannot run {info['node']}: {reason}") from exc
         shape = tuple(result.shape[1:]) if isinstance(result, torch.Tensor) else None
         if info is not None and shape is not None and shape != info["shape"]:
-            raise _located(
-                info,
-                f"{info['node']} produces {format_shape(shape)} in PyTorch, "
-                f"but its shape rule says {format_shape(info['shape'])}",
+            raise LoweringError(
+                f"{_where(info)}: {info['node']} produces {format_shape(shape)} in PyTorch, "
+                f"but its shape rule says {format_shape(info['shape'])}"
             )
         return result
 
 
-def _located(info: dict[str, Any], message: str) -> AggSpecError:
-    span = Span(info["line"], info["col"], info["line"], info["col"] + 1)
-    return AggSpecError(message, span, filename=info["filename"])
+def _where(info: dict[str, Any]) -> str:
+    return f"{info['filename']}:{info['line']}:{info['col']}"

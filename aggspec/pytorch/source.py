@@ -24,7 +24,7 @@ import math
 import operator
 import re
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -84,7 +84,7 @@ def _file_names() -> frozenset[str]:
     return _FILE_NAMES | {definition.__name__ for definition in runtime.RUNTIME_DEFINITIONS}
 
 
-def emit_source(spec: Spec, *, passes: Sequence[Pass] | None = None) -> str:
+def emit_source(spec: Spec, *, passes: Iterable[Pass | str] | None = None) -> str:
     """The standalone ``model.py`` text for ``spec``, compiled with ``passes`` as ``aggspec.build`` does."""
     lowered = run_passes(lower(spec.graph), passes)
     cls = class_name(lowered.name)

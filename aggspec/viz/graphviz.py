@@ -171,7 +171,7 @@ def _boxes(
             box.label = f"{main['op']}\n{shape}" if box.merge else f"{key}\n{_describe(main)}\n{shape}"
         else:
             ops = [m for m in members if m["kind"] == "op"]
-            main = next((m for m in ops if OPS[m["op"]].family in ("conv", "linear")), members[0])
+            main = next((m for m in ops if OPS[m["op"]].weight_layer), members[0])
             summary = " ".join(m["op"] for m in members)
             if len(summary) > 40:
                 summary = summary[:37] + "..."

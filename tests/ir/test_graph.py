@@ -204,6 +204,20 @@ BROKEN: list[tuple[str, str | None, Callable[[nx.MultiDiGraph], None]]] = [
     ("stage emits", None, _set_stage(emits=(1,))),
     ("stage emits", None, _set_stage(emits=(1, 2))),
     ("stage rules", None, _set_stage(take_rule="dense")),
+    # arguments are the entry's own, resolved; shapes are what the entry's rule gives
+    ("args", "conv1", _set("conv1", args={"out": 4, "k": 3, "stride": 1, "groups": 1})),
+    (
+        "args",
+        "conv1",
+        _set("conv1", args={"out": 4, "k": 3, "stride": 1, "groups": 1, "bias": False, "x": 1}),
+    ),
+    (
+        "shape rule",
+        "conv1",
+        _set("conv1", args={"out": 4, "k": 3, "stride": None, "groups": 1, "bias": False}),
+    ),
+    ("shape rule", "conv1", _set("conv1", shape=(4, 4, 4))),
+    ("shape rule", "stage1.layer2.sum1", _set("stage1.layer2.sum1", shape=(8, 8, 8))),
 ]
 
 
@@ -276,3 +290,18 @@ def test_verify_holds_under_python_dash_O() -> None:
 
 if __name__ == "__main__":
     print("optimized" if not __debug__ else "debug", check_every_case())
+
+
+def test_a_pool_with_an_unresolved_stride_is_refused() -> None:
+    from aggspec import loads
+
+    graph = loads("network T(input 3x8x8) { maxpool(2) }").graph
+    assert graph.nodes["maxpool1"]["args"]["stride"] == 2  # resolved by the elaborator
+    graph.nodes["maxpool1"]["args"]["stride"] = None
+    with pytest.raises(IRError, match=r"'args' violated at node 'maxpool1': arguments .* are not resolved"):
+        verify(graph)
+
+
+def test_a_graph_that_is_no_multigraph_is_refused() -> None:
+    with pytest.raises(IRError, match="'graph type'"):
+        verify(nx.DiGraph(valid()))

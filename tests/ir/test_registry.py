@@ -261,3 +261,15 @@ def test_a_new_op_family_and_a_broadcasting_merge_need_one_registration_each(tmp
     assert f'fillcolor="{op.colour}"' in dots["op"] and f'fillcolor="{merge.colour}"' in dots["op"]
     report = aggspec.analyze(spec)
     assert report.params == parameter_count(spec.graph) == sum(p.numel() for p in model.parameters())
+
+
+def test_an_entry_is_never_registered_twice() -> None:
+    # Not an assert: under python -O a second "sum" would silently replace the first.
+    from dataclasses import replace
+
+    from aggspec.ir import merges, ops
+
+    with pytest.raises(ValueError, match="merge 'sum' is already registered"):
+        merges.register(replace(merges.MERGES["sum"]))
+    with pytest.raises(ValueError, match="op 'relu' is already registered"):
+        ops.register(replace(ops.OPS["relu"]))

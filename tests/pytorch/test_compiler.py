@@ -143,19 +143,36 @@ def test_golden_code(golden) -> None:
     golden("compile/resnet18.fx.py", build(aggspec.load(EXAMPLES / "resnet18.agg")).code.lstrip("\n"))
 
 
-def test_shape_rule_disagreeing_with_pytorch_is_a_located_error(monkeypatch) -> None:
+def test_shape_rule_disagreeing_with_pytorch_is_an_internal_error_at_its_location(monkeypatch) -> None:
+    # A wrong shape rule is aggspec's bug, not the user's: never an AggSpecError (exit 2,
+    # no traceback), but it still names the node and the .agg place that showed it.
     from dataclasses import replace
+
+    from aggspec.pytorch.build import LoweringError
 
     wrong = replace(OPS["relu"], infer_shape=lambda shape, args: (shape[0] * 2, *shape[1:]))
     monkeypatch.setitem(OPS, "relu", wrong)
     spec = aggspec.loads("network T(input 3x8x8) {\n  conv(4, 3)\n  relu\n}", filename="t.agg")
-    with pytest.raises(AggSpecError) as info:
+    with pytest.raises(LoweringError) as info:
         build(spec)
-    assert info.value.render().splitlines() == [
-        "t.agg:3:3: error: relu1 produces 4x8x8 in PyTorch, but its shape rule says 8x8x8",
-        "  relu",
-        "  ^",
-    ]
+    assert not isinstance(info.value, AggSpecError)
+    message = str(info.value).splitlines()[0]  # torch.fx adds the node it was running below
+    assert message == "t.agg:3:3: relu1 produces 4x8x8 in PyTorch, but its shape rule says 8x8x8"
+
+
+def test_a_lowering_pytorch_rejects_is_an_internal_error(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from aggspec.ir.merges import MERGES
+    from aggspec.pytorch.build import LoweringError
+
+    def bad_cat(builder, inputs):
+        return builder.call("torch.cat", (list(inputs),), {"dimm": 1})
+
+    monkeypatch.setitem(MERGES, "concat", replace(MERGES["concat"], lower=bad_cat))
+    spec = aggspec.loads("network T(input 3x8x8) { join concat { relu | relu } }", filename="t.agg")
+    with pytest.raises(LoweringError, match=r"^t\.agg:1:26: PyTorch cannot run join1\.concat1: .*dimm"):
+        build(spec)
 
 
 def test_module_names_are_made_safe() -> None:

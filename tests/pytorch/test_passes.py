@@ -151,7 +151,7 @@ def test_inplace_relu_source_equals_build(tmp_path, name: str) -> None:
 def test_build_and_source_take_their_passes_by_keyword() -> None:
     spec = aggspec.load(EXAMPLES / "resnet18.agg")
     assert emit_source(spec) == emit_source(spec, passes=DEFAULT_PASSES)
-    with pytest.raises(TypeError, match=r"build\(passes=\.\.\.\) takes a list of compiler passes"):
+    with pytest.raises(TypeError, match="passes must be a list of passes or pass names, got function"):
         aggspec.build(spec, passes=inplace_relu)
 
 
@@ -377,3 +377,21 @@ def test_constants_and_operators_print_as_python(tmp_path) -> None:
     expected_out = aggspec.build(spec, passes=[constants])(x)
     assert expected_out.shape == (2, 8, 4)
     torch.testing.assert_close(model(x), expected_out, rtol=0, atol=0)
+
+
+def test_passes_are_named_or_callable_and_checked_before_any_work() -> None:
+    from aggspec.pytorch.passes import PASSES, resolve_passes
+
+    spec = aggspec.loads(THEN_RELU)
+    by_name = aggspec.build(spec, passes=["inplace_relu"])
+    by_callable = aggspec.build(spec, passes=[PASSES["inplace_relu"]])
+    assert by_name.code == by_callable.code
+    assert resolve_passes(None) == () and resolve_passes(iter(["inplace_relu"])) == (PASSES["inplace_relu"],)
+    with pytest.raises(ValueError, match=r"unknown compiler pass 'inplace_relus' \(passes: inplace_relu"):
+        aggspec.build(spec, passes=["inplace_relus"])
+    with pytest.raises(TypeError, match="a compiler pass is a callable or a name in PASSES, got 3"):
+        aggspec.build(spec, passes=[3])
+    with pytest.raises(TypeError, match="passes must be a list of passes or pass names, got int"):
+        emit_source(spec, passes=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got str"):
+        aggspec.build(spec, passes="inplace_relu")

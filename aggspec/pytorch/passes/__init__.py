@@ -20,12 +20,12 @@ a pass inserted or removed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 
 from aggspec.pytorch.lower import Lowered
 from aggspec.pytorch.passes.inplace_relu import inplace_relu
 
-__all__ = ["DEFAULT_PASSES", "PASSES", "Pass", "PassError", "inplace_relu", "run_passes"]
+__all__ = ["DEFAULT_PASSES", "PASSES", "Pass", "PassError", "inplace_relu", "resolve_passes", "run_passes"]
 
 Pass = Callable[[Lowered], Lowered]
 
@@ -40,9 +40,35 @@ class PassError(Exception):
     """A pass left a program the back ends cannot compile: a bug in the pass, never in the spec."""
 
 
-def run_passes(program: Lowered, passes: Sequence[Pass] | None = None) -> Lowered:
+def resolve_passes(passes: Iterable[Pass | str] | None) -> tuple[Pass, ...]:
+    """The pipeline ``passes`` names: callables as they are, strings looked up in ``PASSES``.
+
+    A wrong value is the caller's mistake, refused here with a ``TypeError`` or
+    ``ValueError`` before anything is compiled.
+
+    >>> resolve_passes(["inplace_relu"]) == (inplace_relu,)
+    True
+    """
+    if passes is None:
+        return DEFAULT_PASSES
+    if isinstance(passes, str) or not isinstance(passes, Iterable):
+        raise TypeError(f"passes must be a list of passes or pass names, got {type(passes).__name__}")
+    resolved = []
+    for item in passes:
+        if isinstance(item, str):
+            if item not in PASSES:
+                raise ValueError(f"unknown compiler pass {item!r} (passes: {', '.join(PASSES)})")
+            resolved.append(PASSES[item])
+        elif callable(item):
+            resolved.append(item)
+        else:
+            raise TypeError(f"a compiler pass is a callable or a name in PASSES, got {item!r}")
+    return tuple(resolved)
+
+
+def run_passes(program: Lowered, passes: Iterable[Pass | str] | None = None) -> Lowered:
     """``program`` after each of ``passes`` in turn (``DEFAULT_PASSES`` when None)."""
-    for compiler_pass in DEFAULT_PASSES if passes is None else passes:
+    for compiler_pass in resolve_passes(passes):
         name = getattr(compiler_pass, "__name__", type(compiler_pass).__name__)
         result = compiler_pass(program)
         if not isinstance(result, Lowered):
