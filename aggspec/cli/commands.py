@@ -130,7 +130,111 @@ def _build_parser() -> argparse.ArgumentParser:
     viz.add_argument(
         "--compare", metavar="OTHER.agg", help="with --matrix: draw this spec's matrices too, below"
     )
+    _add_train_parsers(commands)
     return parser
+
+
+def _add_train_parsers(commands: Any) -> None:
+    """``train`` and ``eval``; their defaults are the Python API's (``aggspec.train``)."""
+    train = commands.add_parser(
+        "train",
+        help="train a spec on a data source, with checkpoints and resume",
+        description="Train SPEC with the SparseNet paper's recipe (SGD, Nesterov momentum 0.9, weight "
+        "decay 1e-4, lr / 10 at 50%% and 75%% of the epochs). Writes DIR/metrics.jsonl, "
+        "DIR/last.safetensors, DIR/best.safetensors and DIR/last.state.pt after every epoch.",
+    )
+    _add_spec_arguments(train)
+    _add_data_arguments(train, batch=64)
+    train.add_argument("--epochs", type=int, default=10, metavar="N", help="epochs to train (default 10)")
+    train.add_argument("--lr", type=float, default=0.1, metavar="LR", help="initial learning rate (0.1)")
+    train.add_argument(
+        "--schedule", choices=["step", "cosine"], default="step", help="lr schedule (default: step)"
+    )
+    train.add_argument(
+        "--out", metavar="DIR", help="run folder (default: runs/NETWORK, or runs/NETWORK-2... if taken)"
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in DIR from its last completed epoch"
+    )
+    train.add_argument("--compile", action="store_true", help="torch.compile the model")
+    train.add_argument("--seed", type=int, default=0, metavar="S", help="init, data order, split (0)")
+    train.add_argument(
+        "--no-decay-bn-bias",
+        dest="decay_bn_bias",
+        action="store_false",
+        help="no weight decay on batch-norm and bias parameters (the paper decays them)",
+    )
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure trained weights: loss, accuracy, confusion counts",
+        description="Load WEIGHTS (a run folder: its best.safetensors, else last; or a .safetensors "
+        "file) into SPEC and measure them on the validation split of DATA.",
+    )
+    _add_spec_arguments(evaluate)
+    evaluate.add_argument("--weights", required=True, metavar="DIR|FILE", help="a run folder or weights")
+    _add_data_arguments(evaluate, batch=256)
+    evaluate.add_argument(
+        "--seed", type=int, default=None, metavar="S", help="the split's seed (default: the run's)"
+    )
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser, batch: int) -> None:
+    parser.add_argument(
+        "--data",
+        default="digits",
+        metavar="DATA",
+        help="digits (default), synthetic, cifar10:DIR, cifar100:DIR or folder:DIR",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=batch, metavar="B", help=f"global batch size (default {batch})"
+    )
+    parser.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], default="auto", help="default: cuda if available"
+    )
+    parser.add_argument("--amp", choices=["bf16", "fp16"], help="mixed precision")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last memory layout")
+    parser.add_argument("--workers", type=int, default=0, metavar="N", help="data loader processes (0)")
+
+
+def _train(args: argparse.Namespace) -> None:
+    # torch, the data and the loop are imported here: `aggspec check` should not pay for them.
+    from aggspec.train.loop import train
+
+    train(
+        _load(args),
+        data=args.data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        schedule=args.schedule,
+        out=args.out,
+        resume=args.resume,
+        device=args.device,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        workers=args.workers,
+        seed=args.seed,
+        decay_bn_bias=args.decay_bn_bias,
+    )
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from aggspec.train.evaluate import evaluate, format_confusion
+
+    result = evaluate(
+        _load(args),
+        weights=args.weights,
+        data=args.data,
+        batch_size=args.batch_size,
+        device=args.device,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        workers=args.workers,
+        seed=args.seed,
+    )
+    print(f"{args.weights} on {args.data}: {result}")
+    print(format_confusion(result.confusion))
 
 
 def _load(args: argparse.Namespace) -> Spec:
@@ -257,6 +361,10 @@ def _run(args: argparse.Namespace) -> int:
             _analyze(args)
         elif args.command == "viz":
             return _viz(args)
+        elif args.command == "train":
+            _train(args)
+        elif args.command == "eval":
+            _eval(args)
     except AggSpecError as error:
         print(error.render(), file=sys.stderr)
         return 2

@@ -1,0 +1,85 @@
+"""Where a run executes: the device, and the process group when torchrun started it.
+
+Under ``torchrun --nproc-per-node N -m aggspec train ...`` every process sees
+``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; ``setup`` then joins the process
+group (nccl on GPUs, gloo on CPU) and gives each process its own GPU. Only
+rank 0 prints, logs and writes; ``all_sum`` adds the ranks' counts so that
+the figures it reports are those of the whole batch.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import distributed as dist
+
+from aggspec.errors import AggSpecError
+
+__all__ = ["DEVICES", "Placement", "all_sum", "resolve_device", "setup", "teardown"]
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """This process's device, rank and the number of processes."""
+
+    device: torch.device
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        """Whether this process prints, logs and writes checkpoints."""
+        return self.rank == 0
+
+
+def resolve_device(request: str, local_rank: int = 0) -> torch.device:
+    """``auto`` is CUDA when there is a GPU, else CPU; ``cuda`` without one is an error."""
+    if request not in DEVICES:
+        raise AggSpecError(
+            f"--device must be one of {', '.join(DEVICES)}, got '{request}'", filename="<command line>"
+        )
+    if request == "cuda" and not torch.cuda.is_available():
+        raise AggSpecError(
+            f"--device cuda: CUDA is not available (torch {torch.__version__}, "
+            f"{'built without CUDA' if torch.version.cuda is None else 'no GPU visible'}); use --device cpu",
+            filename="<command line>",
+        )
+    if request == "cpu" or (request == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", local_rank)
+
+
+def setup(request: str) -> Placement:
+    """The placement of this process, joining torchrun's process group if there is one."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Placement(resolve_device(request))
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(request, local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Placement(device, rank, world)
+
+
+def teardown(placement: Placement) -> None:
+    if placement.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_sum(placement: Placement, values: list[float]) -> list[float]:
+    """``values`` added over all processes (unchanged in a single process)."""
+    if not placement.distributed:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=placement.device)
+    dist.all_reduce(tensor)
+    return [float(v) for v in tensor.tolist()]
