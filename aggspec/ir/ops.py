@@ -22,13 +22,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aggspec.ir.lowering import TorchCall
+from aggspec.ir.lowering import GraphBuilder, TorchCall, Value
 from aggspec.ir.shapes import OpError, Shape, format_shape
 from aggspec.ir.signature import Parameter, Signature
 
-__all__ = ["FAMILY_COLOURS", "OPS", "Example", "Op", "TorchCall", "family_colour", "register"]
+__all__ = ["FAMILY_COLOURS", "OPS", "Example", "Op", "OpLowering", "TorchCall", "family_colour", "register"]
 
 Args = Mapping[str, Any]
+# An op's lowering: the builder, its input value, the input's shape and its arguments.
+OpLowering = Callable[[GraphBuilder, Value, Shape, Args], Value]
 
 # Diagram fill colour of each op family, in the order a legend lists them.
 FAMILY_COLOURS = {
@@ -85,8 +87,9 @@ class Op:
     name: str
     signature: Signature
     infer_shape: Callable[[Shape, Args], Shape]
-    # The module that computes it: the compiler calls one per op application.
-    torch_module: Callable[[Shape, Args], TorchCall]
+    # The module that computes it: the compiler calls one per op application
+    # (None when ``lower`` says how to compute it instead).
+    torch_module: Callable[[Shape, Args], TorchCall] | None = None
     count_params: Callable[[Shape, Args], int] = _no_params
     # Multiply-accumulates per sample, given the input and output shapes. Only
     # convolutions and linear layers count, as in fvcore and torch's
@@ -106,6 +109,15 @@ class Op:
     detail: Callable[[Args], str] = _no_detail
     # Uses the registry test checks against PyTorch; none: the bare name on a 4x8x8 input.
     examples: tuple[Example, ...] = ()
+    # For an op that is no torch.nn module (a channel slice, an interpolation):
+    # builds its fx nodes from the builder, its input value, input shape and
+    # arguments, as a merge's ``lower`` does. Exactly one of this and
+    # ``torch_module`` is given.
+    lower: OpLowering | None = None
+
+    def __post_init__(self) -> None:
+        if (self.torch_module is None) == (self.lower is None):
+            raise ValueError(f"op {self.name!r}: give exactly one of torch_module and lower")
 
     @property
     def colour(self) -> str:

@@ -154,12 +154,18 @@ class _Lowering:
             builder = _NodeBuilder(self, node_id)
             if data["kind"] == "op":
                 (source,) = inputs_of(ir, node_id)
-                call = OPS[data["op"]].torch_module(ir.nodes[source]["shape"], data["args"])
-                value = builder.module(call, (inputs[0],))
+                op, in_shape = OPS[data["op"]], ir.nodes[source]["shape"]
+                if op.lower is not None:
+                    value = op.lower(builder, inputs[0], in_shape, data["args"])
+                else:
+                    assert op.torch_module is not None  # Op.__post_init__ guarantees one of the two
+                    value = builder.module(op.torch_module(in_shape, data["args"]), (inputs[0],))
             else:
                 value = MERGES[data["op"]].lower(builder, inputs)
-                if not isinstance(value, fx.Node):
-                    raise TypeError(f"merge {data['op']!r} lowered {node_id} to {value!r}, not a graph node")
+            if not isinstance(value, fx.Node):
+                raise TypeError(
+                    f"{data['kind']} {data['op']!r} lowered {node_id} to {value!r}, not a graph node"
+                )
             self._annotate(value, node_id, data)
             self.values[node_id] = value
         self.fx.output(self.values[ir.graph["output"]])

@@ -102,15 +102,16 @@ def test_every_op_agrees_with_pytorch_and_every_back_end(tmp_path, name: str, ex
     spec = aggspec.loads(f"network T(input {input_text(example.input)}) {{ {example.call} }}")
     node, data = next((n, d) for n, d in spec.graph.nodes(data=True) if d["kind"] == "op")
     args = data["args"]
-    module = op.torch_module(example.input, args).build()
+    model = through_every_back_end(tmp_path, spec)
+    # an op lowered to a module is checked on that module; one lowered to functions on the model
+    module = op.torch_module(example.input, args).build() if op.torch_module else model
     with FlopCounterMode(display=False) as counter:
         out = module(torch.randn(BATCH, *example.input))
     assert tuple(out.shape[1:]) == op.infer_shape(example.input, args) == data["shape"]
     assert sum(p.numel() for p in module.parameters()) == op.count_params(example.input, args)
     assert counter.get_total_flops() == 2 * BATCH * op.count_macs(example.input, data["shape"], args)
-
-    model = through_every_back_end(tmp_path, spec)
-    assert type(model.get_submodule(module_paths(spec.graph)[node])) is type(module)
+    if op.torch_module:
+        assert type(model.get_submodule(module_paths(spec.graph)[node])) is type(module)
     assert total_macs(model, spec.input_shape) == mac_count(spec.graph)
     dot = aggspec.draw(spec, "op").source
     assert op.describe(args) in dot and f'fillcolor="{op.colour}"' in dot and f"legend_{op.family}" in dot
@@ -273,3 +274,37 @@ def test_an_entry_is_never_registered_twice() -> None:
         merges.register(replace(merges.MERGES["sum"]))
     with pytest.raises(ValueError, match="op 'relu' is already registered"):
         ops.register(replace(ops.OPS["relu"]))
+
+
+def _interpolate(builder, value, shape, args):
+    return builder.call("torch.nn.functional.interpolate", (value,), {"scale_factor": float(args["scale"])})
+
+
+def test_an_op_lowered_to_functions_needs_one_registration(tmp_path) -> None:
+    # No torch.nn module computes it: its entry builds fx nodes itself, as a merge's does,
+    # and the emitted file calls the function, with nothing added to the runtime.
+    ops.register(
+        Op(
+            "zoom",
+            Signature((Parameter("scale", "int", 2),)),
+            _upsample_shape,
+            lower=_interpolate,
+            family="resample",
+            summary="nearest-neighbour upsampling by torch.nn.functional.interpolate",
+        )
+    )
+    try:
+        spec = aggspec.loads("network Z(input 3x8x8) { conv(4, 3) zoom(2) relu }")
+        assert spec.graph.nodes["zoom1"]["shape"] == (4, 16, 16)
+        model = through_every_back_end(tmp_path, spec)
+        x = torch.randn(BATCH, 3, 8, 8)
+        expected = torch.relu(
+            torch.nn.functional.interpolate(model.get_submodule("conv1")(x), scale_factor=2.0)
+        )
+        torch.testing.assert_close(model(x), expected, rtol=0, atol=0)
+        assert "torch.nn.functional.interpolate(conv1, scale_factor=2.0)" in emit_source(spec)
+        assert aggspec.analyze(spec).params == 3 * 4 * 9
+    finally:
+        del OPS["zoom"]
+    with pytest.raises(ValueError, match="give exactly one of torch_module and lower"):
+        Op("neither", Signature(), _upsample_shape)
