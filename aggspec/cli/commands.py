@@ -131,6 +131,21 @@ def _build_parser() -> argparse.ArgumentParser:
         "--compare", metavar="OTHER.agg", help="with --matrix: draw this spec's matrices too, below"
     )
     _add_train_parsers(commands)
+    plot = commands.add_parser(
+        "plot",
+        help="draw the training curves of one or several runs side by side",
+        description="Draw the loss and accuracy per epoch (train dashed, validation solid) and the "
+        "learning rate of each run folder written by aggspec train (its metrics.jsonl), one colour "
+        "per run, to OUT (.png, .svg or .pdf).",
+    )
+    plot.add_argument("runs", nargs="+", metavar="RUN", help="a run folder (aggspec train --out DIR)")
+    plot.add_argument("-o", "--output", required=True, metavar="OUT", help="the figure to write")
+    plot.add_argument(
+        "--labels",
+        metavar="A,B,...",
+        help="one legend label per run (default: each folder's name, or as much of its path as "
+        "tells clashing names apart)",
+    )
     return parser
 
 
@@ -140,7 +155,7 @@ def _add_train_parsers(commands: Any) -> None:
         "train",
         help="train a spec on a data source, with checkpoints and resume",
         description="Train SPEC with the SparseNet paper's recipe (SGD, Nesterov momentum 0.9, weight "
-        "decay 1e-4, lr / 10 at 50%% and 75%% of the epochs). Writes DIR/metrics.jsonl, "
+        "decay 1e-4, lr / 10 at 50% and 75% of the epochs). Writes DIR/metrics.jsonl, "
         "DIR/last.safetensors, DIR/best.safetensors and DIR/last.state.pt after every epoch.",
     )
     _add_spec_arguments(train)
@@ -341,6 +356,16 @@ def _viz(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(args: argparse.Namespace) -> None:
+    # matplotlib is imported when drawing, not here: `aggspec check` should not pay for it.
+    from aggspec.cli.curves import check_output, plot_curves, read_runs
+
+    check_output(args.output)
+    runs = read_runs(args.runs, args.labels)
+    plot_curves(runs, args.output)
+    print(f"wrote {args.output}: {len(runs)} run{'' if len(runs) == 1 else 's'}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
@@ -365,6 +390,8 @@ def _run(args: argparse.Namespace) -> int:
             _train(args)
         elif args.command == "eval":
             _eval(args)
+        elif args.command == "plot":
+            _plot(args)
     except AggSpecError as error:
         print(error.render(), file=sys.stderr)
         return 2
