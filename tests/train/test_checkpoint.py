@@ -42,6 +42,7 @@ def test_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> N
     assert all(torch.equal(saved[name], expected[name]) for name in expected)
 
 
+@pytest.mark.slow
 def test_the_state_file_loads_with_weights_only_and_names_its_origin(tmp_path: Path) -> None:
     _run(tmp_path, epochs=1)
     state = torch.load(tmp_path / ckpt.STATE, weights_only=True)

@@ -100,6 +100,7 @@ def test_aggspec_train_is_callable_and_still_the_subpackage(tmp_path: Path) -> N
     assert aggspec.evaluate(_spec(), weights=tmp_path, data="synthetic").images == 128
 
 
+@pytest.mark.slow
 def test_params_apart_from_options(tmp_path: Path) -> None:
     spec = tmp_path / "t.agg"
     spec.write_text("param classes = 3\nparam epochs = 1\n" + TINY.replace("linear(10)", "linear(classes)"))
