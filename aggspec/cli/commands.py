@@ -172,6 +172,11 @@ def _add_train_parsers(commands: Any) -> None:
         "--resume", action="store_true", help="continue the run in DIR from its last completed epoch"
     )
     train.add_argument("--compile", action="store_true", help="torch.compile the model")
+    train.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="under torchrun on GPUs: batch-norm statistics over the global batch (SyncBatchNorm)",
+    )
     train.add_argument("--seed", type=int, default=0, metavar="S", help="init, data order, split (0)")
     train.add_argument(
         "--no-decay-bn-bias",
@@ -228,6 +233,7 @@ def _train(args: argparse.Namespace) -> None:
         amp=args.amp,
         channels_last=args.channels_last,
         compile=args.compile,
+        sync_bn=args.sync_bn,
         workers=args.workers,
         seed=args.seed,
         decay_bn_bias=args.decay_bn_bias,

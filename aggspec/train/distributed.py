@@ -29,10 +29,12 @@ class Placement:
     device: torch.device
     rank: int = 0
     world: int = 1
+    joined: bool = False  # in torchrun's process group (one process of one counts too)
 
     @property
     def distributed(self) -> bool:
-        return self.world > 1
+        """Whether the model runs under DistributedDataParallel."""
+        return self.joined
 
     @property
     def main(self) -> bool:
@@ -58,17 +60,22 @@ def resolve_device(request: str, local_rank: int = 0) -> torch.device:
 
 
 def setup(request: str) -> Placement:
-    """The placement of this process, joining torchrun's process group if there is one."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    """The placement of this process, joining torchrun's process group if there is one.
+
+    torchrun sets ``RANK`` and ``WORLD_SIZE`` in every process it starts; a
+    run under ``torchrun --nproc-per-node 1`` joins a group of one, so that
+    the one-GPU launch takes the same path (nccl, DDP) as the many-GPU one.
+    """
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
         return Placement(resolve_device(request))
+    world = int(os.environ["WORLD_SIZE"])
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(request, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Placement(device, rank, world)
+    return Placement(device, rank, world, joined=True)
 
 
 def teardown(placement: Placement) -> None:

@@ -67,6 +67,7 @@ class _Options:
     amp: str | None
     channels_last: bool
     compile: bool
+    sync_bn: bool
     workers: int
     seed: int
     decay_bn_bias: bool
@@ -88,6 +89,7 @@ def train(
     amp: str | None = None,
     channels_last: bool = False,
     compile: bool = False,
+    sync_bn: bool = False,
     workers: int = 0,
     seed: int = 0,
     decay_bn_bias: bool = True,
@@ -119,6 +121,7 @@ def train(
         ("amp", amp, (str, type(None)), "'bf16', 'fp16' or None"),
         ("channels_last", channels_last, bool, "true or false"),
         ("compile", compile, bool, "true or false"),
+        ("sync_bn", sync_bn, bool, "true or false"),
         ("workers", workers, int, "an int"),
         ("seed", seed, int, "an int"),
         ("decay_bn_bias", decay_bn_bias, bool, "true or false"),
@@ -128,7 +131,7 @@ def train(
         check_option("train", name, value, kind, what)
     options = _Options(
         data, epochs, batch_size, float(lr), schedule, resume, device, amp, channels_last, compile,
-        workers, seed, decay_bn_bias, verbose,
+        sync_bn, workers, seed, decay_bn_bias, verbose,
     )  # fmt: skip
     _check_numbers(options)
     spec = resolve_spec("train", spec, params, overrides, limits)
@@ -193,6 +196,11 @@ class _Run:
         self.spec, self.options, self.placement = spec, options, placement
         self.device = placement.device
         check_amp(options.amp, self.device)
+        if options.sync_bn and self.device.type != "cuda":
+            raise AggSpecError(
+                "--sync-bn needs CUDA: PyTorch synchronises batch norm only between GPUs",
+                filename="<command line>",
+            )
         if options.batch_size % placement.world:
             raise AggSpecError(
                 f"--batch-size {options.batch_size} does not split evenly over {placement.world} processes",
@@ -218,8 +226,11 @@ class _Run:
         if placement.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
+            if options.sync_bn:  # statistics over the global batch; the weights keep their names
+                self.runner = nn.SyncBatchNorm.convert_sync_batchnorm(self.net)  # type: ignore[no-untyped-call]
+
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.runner = DistributedDataParallel(self.net, device_ids=ids)
+            self.runner = DistributedDataParallel(self.runner, device_ids=ids)
         if options.compile:
             self.runner = torch.compile(self.runner)  # type: ignore[assignment]
         self._make_loaders()
@@ -272,7 +283,7 @@ class _Run:
         else:
             verb = f"resuming after epoch {self.start_epoch}" if self.start_epoch else "training"
             where = f"{self.device.type}" + (
-                f" x {self.placement.world} processes" if self.placement.distributed else ""
+                f" x {_plural(self.placement.world, 'process')}" if self.placement.distributed else ""
             )
             epochs = _plural(options.epochs, "epoch")
             self._say(
@@ -459,7 +470,7 @@ class _Run:
 
 
 def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    return f"{count:,} {noun}{'' if count == 1 else 'es' if noun.endswith('s') else 's'}"
 
 
 def _size(dataset: Any) -> int:

@@ -72,6 +72,8 @@ def test_resume_from_the_command_line(capsys: pytest.CaptureFixture[str], spec: 
         (["--device", "cuda"], "CUDA is not available"),
         (["--data", "nonsense"], "unknown data source 'nonsense'"),
         (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--sync-bn"], "--sync-bn needs CUDA"),
+        (["--amp", "fp16"], "--amp fp16 needs a CUDA device"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(

@@ -1,0 +1,242 @@
+"""Training steps on a GPU: compiled models against hand-written PyTorch, per configuration.
+
+For each network and each configuration of ``aggspec train`` (fp32; ``--amp
+bf16``; ``--amp bf16 --channels-last``; the same with ``--compile``), the
+aggspec-compiled model and the hand-written reference from tests/references/
+(weights ported, so both compute the same function) take full training steps
+(forward under autocast, cross-entropy, backward, SGD with Nesterov momentum)
+on the same synthetic batch. The two alternate, block by block (A/B
+interleaved, in one process); a block is ``--steps`` steps between two device
+synchronisations. Reported: images/s of each model (median over blocks), the
+ratio of the medians with the spread of the per-pair ratios (min to max), and
+the peak memory a step allocates above the resident model and optimiser
+state.
+
+    python benchmarks/train_gpu.py                        # print the table
+    python benchmarks/train_gpu.py --json out.json        # also the raw numbers
+    python benchmarks/train_gpu.py --write                # also update benchmarks/results.md
+    python benchmarks/train_gpu.py --render out.json --write   # the table of an earlier run
+
+Needs a CUDA GPU. ``--budget-s`` bounds the whole run: configurations that
+would start after it are listed as not run, so a lease never ends mid-table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aggspec  # noqa: E402
+from tests.references import densenet, resnet  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    file: str
+    overrides: dict[str, Any]
+    reference: Callable[[], nn.Module]
+    shape: tuple[int, int, int]
+    batch: int
+    classes: int
+
+
+CASES = [
+    Case("DenseNet-BC-100-12", "densenet_cifar.agg", {"depth": 100, "bottleneck": True},
+         lambda: densenet.CifarNet(100, 12, True, False), (3, 32, 32), 64, 10),
+    Case("SparseNet-BC-100-24", "sparsenet_cifar.agg", {"classes": 100},
+         lambda: densenet.CifarNet(100, 24, True, True, 100), (3, 32, 32), 64, 100),
+    Case("PreAct-ResNet-110", "preact_resnet.agg", {"depth": 110},
+         lambda: resnet.PreActResNet(110), (3, 32, 32), 128, 10),
+    Case("ResNet-18", "resnet18.agg", {}, resnet.resnet18, (3, 224, 224), 64, 1000),
+]  # fmt: skip
+
+# (label, amp, channels_last, compile), in the order they are worth the lease
+CONFIGS = [
+    ("fp32", None, False, False),
+    ("bf16", torch.bfloat16, False, False),
+    ("bf16 + channels-last", torch.bfloat16, True, False),
+    ("bf16 + channels-last + compile", torch.bfloat16, True, True),
+]
+
+
+@dataclass
+class Row:
+    network: str
+    config: str
+    batch: int
+    ours_images_per_s: float
+    reference_images_per_s: float
+    ratio: float  # our step time over the reference's (1.00: as fast; below 1: faster)
+    ratio_min: float
+    ratio_max: float
+    ours_step_mib: float
+    reference_step_mib: float
+    compile_s: float
+
+
+class Trainer:
+    """One model's training step in one configuration."""
+
+    def __init__(self, model: nn.Module, amp: torch.dtype | None, channels_last: bool, compile: bool):
+        self.model = model.cuda()
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4
+        )
+        self.amp = amp
+        self.runner: Any = torch.compile(self.model) if compile else self.model
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        context = torch.autocast("cuda", dtype=self.amp) if self.amp is not None else contextlib.nullcontext()
+        with context:
+            loss = F.cross_entropy(self.runner(x).float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def block(self, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
+        """Seconds per step over ``steps`` steps, the device synchronised at both ends."""
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step(x, y)
+        torch.cuda.synchronize()
+        return (time.perf_counter() - start) / steps
+
+    def step_memory(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """MiB a step allocates at its peak above what is resident before it."""
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        self.step(x, y)
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+
+
+def measure(case: Case, config: tuple[str, torch.dtype | None, bool, bool], steps: int, repeats: int) -> Row:
+    label, amp, channels_last, compile = config
+    torch.manual_seed(0)
+    reference = case.reference()
+    ours = aggspec.build(ROOT / "examples" / case.file, **case.overrides)
+    aggspec.port_state_dict(ours, reference.state_dict())
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(case.batch, *case.shape, device="cuda").contiguous(memory_format=layout)
+    y = torch.randint(0, case.classes, (case.batch,), device="cuda")
+    a, b = Trainer(ours, amp, channels_last, compile), Trainer(reference, amp, channels_last, compile)
+    start = time.perf_counter()
+    for trainer in (a, b):  # warm up: cuDNN's choices, and the compilation under --compile
+        for _ in range(3):
+            trainer.step(x, y)
+    torch.cuda.synchronize()
+    compile_s = time.perf_counter() - start if compile else 0.0
+    pairs = [(a.block(x, y, steps), b.block(x, y, steps)) for _ in range(repeats)]
+    ratios = [ta / tb for ta, tb in pairs]
+    t_a = statistics.median(ta for ta, _ in pairs)
+    t_b = statistics.median(tb for _, tb in pairs)
+    memory = (a.step_memory(x, y), b.step_memory(x, y))
+    del a, b
+    torch.cuda.empty_cache()
+    return Row(
+        case.label, label, case.batch, case.batch / t_a, case.batch / t_b, t_a / t_b,
+        min(ratios), max(ratios), memory[0], memory[1], compile_s,
+    )  # fmt: skip
+
+
+def table(rows: list[Row], skipped: list[str], device: str) -> str:
+    lines = [
+        f"Training steps (forward, cross-entropy, backward, SGD) on {device}; synthetic batch; "
+        "medians of interleaved blocks; ratio = our step time / the hand-written model's "
+        "(min-max over the pairs); step memory = peak allocated above the resident model.",
+        "",
+        "| network | configuration | batch | compiled img/s | hand-written img/s | time ratio "
+        "| compiled step MiB | hand-written step MiB | compile s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.network} | {r.config} | {r.batch} | {r.ours_images_per_s:,.0f} "
+            f"| {r.reference_images_per_s:,.0f} | {r.ratio:.2f} ({r.ratio_min:.2f}-{r.ratio_max:.2f}) "
+            f"| {r.ours_step_mib:,.0f} | {r.reference_step_mib:,.0f} "
+            f"| {r.compile_s:.0f} |"
+        )
+    if skipped:
+        lines += ["", "Not run (time budget): " + "; ".join(skipped) + "."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=10, help="steps per timed block (10)")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved block pairs (7)")
+    parser.add_argument("--budget-s", type=float, default=600.0, help="start no configuration after this")
+    parser.add_argument("--networks", nargs="*", help="labels to run (default: all)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the --compile configuration")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--render", type=Path, help="print (and --write) the table of an earlier --json")
+    parser.add_argument("--write", action="store_true", help="update the section in benchmarks/results.md")
+    args = parser.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        rows = [Row(**row) for row in saved["rows"]]
+        finish(table(rows, saved["skipped"], saved["device"]), args.write)
+        return
+    if not torch.cuda.is_available():
+        parser.error("needs a CUDA GPU")
+    device = f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
+    print(device, flush=True)
+    start = time.perf_counter()
+    rows = []
+    skipped: list[str] = []
+    for config in CONFIGS:  # every network's fp32 before any network's compile
+        for case in CASES:
+            if (args.networks and case.label not in args.networks) or (args.no_compile and config[3]):
+                continue
+            if time.perf_counter() - start > args.budget_s:
+                skipped.append(f"{case.label} {config[0]}")
+                continue
+            row = measure(case, config, args.steps, args.repeats)
+            rows.append(row)
+            print(json.dumps(asdict(row)), flush=True)
+            if args.json:
+                saved = {"device": device, "rows": [asdict(r) for r in rows], "skipped": skipped}
+                args.json.write_text(json.dumps(saved, indent=1))
+    if args.json:
+        saved = {"device": device, "rows": [asdict(r) for r in rows], "skipped": skipped}
+        args.json.write_text(json.dumps(saved, indent=1))
+    finish(table(rows, skipped, device), args.write)
+
+
+def finish(text: str, write: bool) -> None:
+    print(text)
+    if write:
+        path = ROOT / "benchmarks" / "results.md"
+        marker = "## Training on a GPU"
+        old = path.read_text()
+        head, _, tail = old.partition(marker)
+        rest = tail.split("\n## ", 1)
+        after = "\n## " + rest[1] if len(rest) > 1 else ""
+        section = f"{marker}\n\n`python benchmarks/train_gpu.py --write`\n\n{text}\n"
+        path.write_text(f"{head.rstrip()}\n\n{section}{after}")
+
+
+if __name__ == "__main__":
+    main()
