@@ -83,6 +83,11 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_spec_arguments(compile_)
     compile_.add_argument("-o", "--output", metavar="FILE", help="where to write the file (default: stdout)")
     compile_.add_argument(
+        "--memory-efficient",
+        action="store_true",
+        help="recompute merges and pointwise ops in the backward pass instead of storing them",
+    )
+    compile_.add_argument(
         "--check",
         action="store_true",
         help="also import the file, run forward and backward on a random batch, and report",
@@ -173,6 +178,11 @@ def _add_train_parsers(commands: Any) -> None:
     )
     train.add_argument("--compile", action="store_true", help="torch.compile the model")
     train.add_argument(
+        "--memory-efficient",
+        action="store_true",
+        help="recompute merges and pointwise ops in the backward pass: a fraction of the memory",
+    )
+    train.add_argument(
         "--sync-bn",
         action="store_true",
         help="under torchrun on GPUs: batch-norm statistics over the global batch (SyncBatchNorm)",
@@ -234,6 +244,7 @@ def _train(args: argparse.Namespace) -> None:
         channels_last=args.channels_last,
         compile=args.compile,
         sync_bn=args.sync_bn,
+        memory_efficient=args.memory_efficient,
         workers=args.workers,
         seed=args.seed,
         decay_bn_bias=args.decay_bn_bias,
@@ -273,7 +284,7 @@ def _compile(args: argparse.Namespace) -> None:
     if args.batch < 1:
         raise AggSpecError(f"--batch must be at least 1, got {args.batch}", filename="<command line>")
     spec = _load(args)
-    text = emit_source(spec)
+    text = emit_source(spec, memory_efficient=args.memory_efficient)
     if args.output is None:
         sys.stdout.write(text)
     else:

@@ -36,6 +36,7 @@ def build(
     verify: bool = True,
     limits: Limits | None = None,
     passes: Iterable[Pass | str] | None = None,
+    memory_efficient: bool = False,
     **overrides: Any,
 ) -> fx.GraphModule:
     """Compile a spec (a ``Spec``, or the path of a .agg file) to a ``torch.fx.GraphModule``.
@@ -49,6 +50,9 @@ def build(
     passes to run, callables or names in ``PASSES`` (``aggspec.pytorch.passes``;
     ``None``: ``DEFAULT_PASSES``);
     ``emit_source`` given the same passes prints the same model.
+    ``memory_efficient`` adds the ``memory_efficient`` pass: merges and the
+    pointwise ops after them are recomputed in the backward pass instead of
+    stored (same weights, outputs and gradients; a fraction of the memory).
 
     >>> import aggspec
     >>> model = build(aggspec.loads("network T(input 3x8x8) { conv(4, 3) bn relu }"))
@@ -58,7 +62,8 @@ def build(
     check_option("build", "init_seed", init_seed, (int, type(None)), "an int or None")
     check_option("build", "verify", verify, bool, "true or false")
     check_option("build", "limits", limits, (Limits, type(None)), "an aggspec.Limits")
-    pipeline = resolve_passes(passes)  # a wrong pass list fails before any work
+    check_option("build", "memory_efficient", memory_efficient, bool, "true or false")
+    pipeline = resolve_passes(passes, memory_efficient)  # a wrong pass list fails before any work
     values = collect_params("build", params, overrides)
     if not isinstance(spec, Spec):
         from aggspec.api import load  # a path: only then is the parser needed

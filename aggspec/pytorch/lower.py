@@ -14,7 +14,8 @@ Modules get the IR's dotted node ids as names (``stage2.layer7.conv2``).
 attribute or a name Python would mangle gets a ``_``) and keeps the names of
 one parent distinct, so no spec can break the module tree or the emitted
 source, or make two values share one module. Each fx node's
-``meta["aggspec"]`` holds its IR node id, shape and ``.agg`` source location.
+``meta["aggspec"]`` holds its IR node id, kind and registry name, shape and ``.agg``
+source location.
 """
 
 from __future__ import annotations
@@ -178,6 +179,8 @@ class _Lowering:
         span = data["span"]
         value.meta["aggspec"] = {
             "node": node_id,
+            "kind": data["kind"],  # op or merge
+            "op": data["op"],  # its registry name, for passes that ask the registry about it
             "shape": tuple(data["shape"]),
             "filename": self.filename,
             "line": span.line,

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["RUNTIME_DEFINITIONS", "WeightedSum", "init_weights"]
+__all__ = ["RUNTIME_DEFINITIONS", "WeightedSum", "init_weights", "recompute"]
 
 
 class WeightedSum(nn.Module):
@@ -67,8 +67,92 @@ def init_weights(model: nn.Module, seed: int | None = 0) -> nn.Module:
     return model
 
 
+def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: str = "") -> torch.Tensor:
+    """``steps`` applied in turn to the merge of ``inputs``, storing for backward only convolutions' results.
+
+    aggspec's memory-efficient mode routes each merge and the pointwise ops
+    after it, up to and including the next convolution or linear layer, through
+    this function. Plain autograd would keep the merged tensor and each
+    pointwise result until the backward pass: for a DenseNet layer, two
+    tensors as wide as all its inputs together. Here they are recomputed from
+    the inputs, which are kept anyway, when the backward pass needs them;
+    selective checkpointing keeps the convolution's (or linear layer's) result,
+    so no convolution runs twice. Batch norm recomputes on copies of its
+    running statistics: they are updated once per forward pass, as without
+    this mode, and the gradients are the same.
+
+    ``merge``: ``"cat"`` (along channels), ``"sum"``, ``"module"`` (the first
+    step takes the list) or ``""`` (one input, no merge).
+    """
+    import functools
+
+    from torch.utils import checkpoint as checkpointing
+
+    first = 1 if merge == "module" else 0
+    statistics = ("running_mean", "running_var", "num_batches_tracked")
+
+    def segment(*xs: torch.Tensor, again: bool = False) -> torch.Tensor:
+        if merge == "cat":
+            y = torch.cat(xs, dim=1)
+        elif merge == "sum":
+            y = xs[0]
+            for x in xs[1:]:
+                y = y + x
+        elif merge == "module":
+            y = steps[0](list(xs))
+        else:
+            (y,) = xs
+        for step in steps[first:]:
+            if again and step in spares:  # batch norm, recomputed on throwaway statistics
+                kept_stats = [getattr(step, name) for name in statistics]
+                for name, spare in zip(statistics, spares[step], strict=True):
+                    setattr(step, name, spare)
+                try:
+                    y = step(y)
+                finally:
+                    for name, stat in zip(statistics, kept_stats, strict=True):
+                        setattr(step, name, stat)
+            else:
+                y = step(y)
+        return y
+
+    spares: dict[nn.Module, tuple[torch.Tensor | None, ...]] = {}
+    if not torch.is_grad_enabled():
+        return segment(*inputs)
+    aten = torch.ops.aten
+    kept = (aten.convolution.default, aten.addmm.default, aten.mm.default)
+
+    def policy(ctx: object, op: object, *args: object, **kwargs: object) -> checkpointing.CheckpointPolicy:
+        if op in kept:
+            return checkpointing.CheckpointPolicy.MUST_SAVE
+        return checkpointing.CheckpointPolicy.PREFER_RECOMPUTE
+
+    contexts = functools.partial(checkpointing.create_selective_checkpoint_contexts, policy)
+    if torch.compiler.is_compiling():
+        # torch.compile recomputes from its functional graph, in which batch
+        # norm's statistics are updated once whatever is recomputed
+        compiled: torch.Tensor = checkpointing.checkpoint(
+            segment, *inputs, use_reentrant=False, context_fn=contexts
+        )
+        return compiled
+    # Throwaway statistics for the recomputation, copied here because selective
+    # checkpointing wants the same ops in both runs of the segment.
+    for step in steps[first:]:
+        if isinstance(step, nn.modules.batchnorm._BatchNorm) and step.training:
+            stats = [getattr(step, name) for name in statistics]
+            spares[step] = tuple(None if t is None else t.clone() for t in stats)
+    runs: list[None] = []
+
+    def run(*xs: torch.Tensor) -> torch.Tensor:
+        runs.append(None)  # the first run is the forward pass; any later one recomputes
+        return segment(*xs, again=len(runs) > 1)
+
+    result: torch.Tensor = checkpointing.checkpoint(run, *inputs, use_reentrant=False, context_fn=contexts)
+    return result
+
+
 # What an emitted model.py may need, in the order it defines them: the modules
 # registry entries build (TorchCall(runtime=True)) and the functions lowering
 # or passes call. A file copies those it uses, and always init_weights. Each
 # must need nothing but torch, nn and math, since its source is copied as is.
-RUNTIME_DEFINITIONS = (WeightedSum, init_weights)
+RUNTIME_DEFINITIONS = (WeightedSum, recompute, init_weights)

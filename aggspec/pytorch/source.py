@@ -84,11 +84,13 @@ def _file_names() -> frozenset[str]:
     return _FILE_NAMES | {definition.__name__ for definition in runtime.RUNTIME_DEFINITIONS}
 
 
-def emit_source(spec: Spec, *, passes: Iterable[Pass | str] | None = None) -> str:
+def emit_source(
+    spec: Spec, *, passes: Iterable[Pass | str] | None = None, memory_efficient: bool = False
+) -> str:
     """The standalone ``model.py`` text for ``spec``, compiled with ``passes`` as ``aggspec.build`` does."""
-    lowered = run_passes(lower(spec.graph), passes)
+    lowered = run_passes(lower(spec.graph), passes, memory_efficient)
     cls = class_name(lowered.name)
-    forward = _Forward(lowered.graph)
+    forward = _Forward(lowered.graph, set(lowered.modules))
     shape = tuple(lowered.input_shape)
     body = [
         f"class {cls}(nn.Module):",
@@ -188,7 +190,8 @@ class _Forward:
     would hide a name the file uses (``torch``, ``self``, a runtime helper).
     """
 
-    def __init__(self, graph: fx.Graph) -> None:
+    def __init__(self, graph: fx.Graph, submodules: set[str]) -> None:
+        self.submodules = submodules  # a get_attr of one of these is printed where it is used
         self.modules: set[str] = set()
         self.runtime: set[str] = set()
         self.names: dict[fx.Node, str] = {}
@@ -221,6 +224,9 @@ class _Forward:
         if node.op == "call_module":
             arguments = self._arguments(node.args, node.kwargs)
             expression = f"self.{_attribute_path(str(node.target))}({arguments})"
+        elif node.op == "get_attr" and str(node.target) in self.submodules:
+            self.names[node] = f"self.{_attribute_path(str(node.target))}"  # no local for a module
+            return
         elif node.op == "get_attr":
             expression = f"self.{_attribute_path(str(node.target))}"
         elif node.op == "call_method":

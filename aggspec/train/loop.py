@@ -68,6 +68,7 @@ class _Options:
     channels_last: bool
     compile: bool
     sync_bn: bool
+    memory_efficient: bool
     workers: int
     seed: int
     decay_bn_bias: bool
@@ -90,6 +91,7 @@ def train(
     channels_last: bool = False,
     compile: bool = False,
     sync_bn: bool = False,
+    memory_efficient: bool = False,
     workers: int = 0,
     seed: int = 0,
     decay_bn_bias: bool = True,
@@ -122,6 +124,7 @@ def train(
         ("channels_last", channels_last, bool, "true or false"),
         ("compile", compile, bool, "true or false"),
         ("sync_bn", sync_bn, bool, "true or false"),
+        ("memory_efficient", memory_efficient, bool, "true or false"),
         ("workers", workers, int, "an int"),
         ("seed", seed, int, "an int"),
         ("decay_bn_bias", decay_bn_bias, bool, "true or false"),
@@ -131,7 +134,7 @@ def train(
         check_option("train", name, value, kind, what)
     options = _Options(
         data, epochs, batch_size, float(lr), schedule, resume, device, amp, channels_last, compile,
-        sync_bn, workers, seed, decay_bn_bias, verbose,
+        sync_bn, memory_efficient, workers, seed, decay_bn_bias, verbose,
     )  # fmt: skip
     _check_numbers(options)
     spec = resolve_spec("train", spec, params, overrides, limits)
@@ -212,7 +215,8 @@ class _Run:
         _prepare_out(self.out, options.resume, placement)
         self.ir_hash = ckpt.ir_hash(spec.graph)
         torch.manual_seed(options.seed)  # dropout and augmentation; saved in every checkpoint
-        self.net = build(spec, init_seed=options.seed).to(self.device)
+        self.net = build(spec, init_seed=options.seed, memory_efficient=options.memory_efficient)
+        self.net = self.net.to(self.device)
         if options.channels_last:
             self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.optimizer = make_optimizer(self.net, options.lr, decay_bn_bias=options.decay_bn_bias)

@@ -24,8 +24,18 @@ from collections.abc import Callable, Iterable
 
 from aggspec.pytorch.lower import Lowered
 from aggspec.pytorch.passes.inplace_relu import inplace_relu
+from aggspec.pytorch.passes.memory_efficient import memory_efficient
 
-__all__ = ["DEFAULT_PASSES", "PASSES", "Pass", "PassError", "inplace_relu", "resolve_passes", "run_passes"]
+__all__ = [
+    "DEFAULT_PASSES",
+    "PASSES",
+    "Pass",
+    "PassError",
+    "inplace_relu",
+    "memory_efficient",
+    "resolve_passes",
+    "run_passes",
+]
 
 Pass = Callable[[Lowered], Lowered]
 
@@ -33,15 +43,19 @@ Pass = Callable[[Lowered], Lowered]
 # that compiled files stay as they were unless the user opts in.
 DEFAULT_PASSES: tuple[Pass, ...] = ()
 
-PASSES: dict[str, Pass] = {"inplace_relu": inplace_relu}
+PASSES: dict[str, Pass] = {"inplace_relu": inplace_relu, "memory_efficient": memory_efficient}
+_MEMORY_EFFICIENT: Pass = memory_efficient  # the pass, where a parameter shadows its name
 
 
 class PassError(Exception):
     """A pass left a program the back ends cannot compile: a bug in the pass, never in the spec."""
 
 
-def resolve_passes(passes: Iterable[Pass | str] | None) -> tuple[Pass, ...]:
+def resolve_passes(passes: Iterable[Pass | str] | None, memory_efficient: bool = False) -> tuple[Pass, ...]:
     """The pipeline ``passes`` names: callables as they are, strings looked up in ``PASSES``.
+
+    ``memory_efficient`` appends the ``memory_efficient`` pass if the list
+    does not hold it already (``build(memory_efficient=True)``).
 
     A wrong value is the caller's mistake, refused here with a ``TypeError`` or
     ``ValueError`` before anything is compiled.
@@ -50,7 +64,7 @@ def resolve_passes(passes: Iterable[Pass | str] | None) -> tuple[Pass, ...]:
     True
     """
     if passes is None:
-        return DEFAULT_PASSES
+        return (*DEFAULT_PASSES, _MEMORY_EFFICIENT) if memory_efficient else DEFAULT_PASSES
     if isinstance(passes, str) or not isinstance(passes, Iterable):
         raise TypeError(f"passes must be a list of passes or pass names, got {type(passes).__name__}")
     resolved = []
@@ -63,12 +77,16 @@ def resolve_passes(passes: Iterable[Pass | str] | None) -> tuple[Pass, ...]:
             resolved.append(item)
         else:
             raise TypeError(f"a compiler pass is a callable or a name in PASSES, got {item!r}")
+    if memory_efficient and _MEMORY_EFFICIENT not in resolved:
+        resolved.append(_MEMORY_EFFICIENT)
     return tuple(resolved)
 
 
-def run_passes(program: Lowered, passes: Iterable[Pass | str] | None = None) -> Lowered:
+def run_passes(
+    program: Lowered, passes: Iterable[Pass | str] | None = None, memory_efficient: bool = False
+) -> Lowered:
     """``program`` after each of ``passes`` in turn (``DEFAULT_PASSES`` when None)."""
-    for compiler_pass in resolve_passes(passes):
+    for compiler_pass in resolve_passes(passes, memory_efficient):
         name = getattr(compiler_pass, "__name__", type(compiler_pass).__name__)
         result = compiler_pass(program)
         if not isinstance(result, Lowered):

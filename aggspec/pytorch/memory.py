@@ -1,0 +1,45 @@
+"""Peak memory of a piece of PyTorch work, measured without the allocator's noise.
+
+On CPU, the process's resident memory says little about tensors: the C
+allocator keeps freed blocks and the page cache comes and goes. PyTorch's
+profiler instead records every tensor allocation and free with its size, so
+the peak of the running total is exact and the same on every run. On a GPU,
+CUDA's own counter (``torch.cuda.max_memory_allocated``) is exact already.
+Both count tensor storage only, above what was allocated before the work began.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = ["peak_bytes"]
+
+
+def peak_bytes(work: Callable[[], Any], device: torch.device | str = "cpu") -> int:
+    """The most bytes of tensor storage ``work()`` had allocated at once, beyond what it found."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        work()
+        torch.cuda.synchronize(device)
+        return int(torch.cuda.max_memory_allocated(device) - before)
+    from torch.autograd import DeviceType  # type: ignore[attr-defined]
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as recording:
+        work()
+    # The kineto events hold every allocation (positive) and free (negative);
+    # the profiler's summarised event list keeps only some of them.
+    events = [e for e in recording.profiler.kineto_results.events() if e.name() == "[memory]"]
+    events.sort(key=lambda e: e.start_ns())
+    live = peak = 0
+    for event in events:
+        if event.device_type() == DeviceType.CPU:
+            live += event.nbytes()
+            peak = max(peak, live)
+    return peak
