@@ -157,3 +157,20 @@ def test_passes_are_exact_on_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     torch.testing.assert_close(y_p, y, atol=0, rtol=0)
     for key, grad in grads.items():
         torch.testing.assert_close(grads_p[key], grad, atol=0, rtol=0, msg=key)
+
+
+def test_memory_efficient_on_gpu_computes_the_same_in_less_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggspec.pytorch.memory import peak_bytes
+
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    spec = aggspec.load(EXAMPLES / "densenet_cifar.agg", depth=40)
+    plain = aggspec.build(spec).cuda()
+    efficient = aggspec.build(spec, memory_efficient=True).cuda()
+    x = torch.randn(16, 3, 32, 32, device="cuda")
+    y, grads = _forward_backward(plain, x)
+    y_e, grads_e = _forward_backward(efficient, x)
+    assert_near(y_e, y, 1e-6, "output")
+    for key, grad in grads.items():
+        assert_near(grads_e[key], grad, 1e-6, key)
+    peaks = [peak_bytes(lambda m=m: _forward_backward(m, x), "cuda") for m in (plain, efficient)]
+    assert peaks[1] < 0.5 * peaks[0], peaks

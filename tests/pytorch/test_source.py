@@ -120,6 +120,17 @@ def test_cli_compile_writes_and_checks(tmp_path, capsys) -> None:
     assert "class DenseNet(nn.Module):" in out.read_text()
 
 
+def test_cli_compile_memory_efficient_writes_recompute_and_checks(tmp_path, capsys) -> None:
+    out = tmp_path / "net.py"
+    args = ["compile", str(EXAMPLES / "densenet_cifar.agg"), "-D", "depth=16", "-o", str(out)]
+    code = cli.main([*args, "--memory-efficient", "--check"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "every parameter got a gradient" in captured.out
+    text = out.read_text()
+    assert "def recompute(" in text and "= recompute((self.stage1.layer2.bn1, " in text
+
+
 def test_cli_compile_to_stdout_and_errors(tmp_path, capsys) -> None:
     assert cli.main(["compile", str(EXAMPLES / "plain.agg")]) == 0
     assert "def build(seed: int | None = 0) -> Plain:" in capsys.readouterr().out

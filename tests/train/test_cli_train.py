@@ -52,6 +52,22 @@ def test_train_then_eval(capsys: pytest.CaptureFixture[str], spec: Path, tmp_pat
     assert f"accuracy {last['val_acc']:.2%}" in stdout  # eval agrees with training's validation
 
 
+def test_memory_efficient_training_gives_the_default_weights(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "two.agg"  # the second bn relu conv is recomputed
+    spec.write_text("network T(input 1x8x8) { conv(8, 3) bn relu conv(8, 3) bn relu gap flatten linear(10) }")
+    common = ["train", str(spec), "--data", "synthetic", "--epochs", "1", "--device", "cpu"]
+    assert run(capsys, *common, "--out", str(tmp_path / "plain"))[0] == 0
+    assert run(capsys, *common, "--out", str(tmp_path / "lean"), "--memory-efficient")[0] == 0
+    from aggspec.train import checkpoint as ckpt
+
+    plain, _ = ckpt.load_weights(tmp_path / "plain" / ckpt.LAST)
+    lean, _ = ckpt.load_weights(tmp_path / "lean" / ckpt.LAST)
+    assert list(plain) == list(lean)
+    assert all(torch.equal(plain[k], lean[k]) for k in plain)  # bit for bit, statistics included
+
+
 def test_resume_from_the_command_line(capsys: pytest.CaptureFixture[str], spec: Path, tmp_path: Path) -> None:
     args = ["train", str(spec), "--data", "synthetic", "--out", str(tmp_path / "run")]
     assert run(capsys, *args, "--epochs", "1")[0] == 0

@@ -17,12 +17,17 @@ from ..conftest import ROOT
 # No batch norm: its statistics are per process under DDP, so only a BN-free
 # network computes the same function of the global batch in both layouts.
 SPEC = "network T(input 1x8x8) { conv(8, 3) relu gap flatten linear(10) }"
+# --memory-efficient recomputes relu1 when conv2's backward needs it, inside DDP's backward
+DEEPER = "network T(input 1x8x8) { conv(8, 3) relu conv(8, 3) relu gap flatten linear(10) }"
 
 
 @pytest.mark.slow
-def test_two_processes_match_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "flags"), [(SPEC, []), (DEEPER, ["--memory-efficient"])], ids=["plain", "memory_efficient"]
+)
+def test_two_processes_match_one(tmp_path: Path, text: str, flags: list[str]) -> None:
     spec = tmp_path / "t.agg"
-    spec.write_text(SPEC)
+    spec.write_text(text)
     common = [
         "train",
         str(spec),
@@ -38,7 +43,7 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     two = subprocess.run(
-        [*torchrun, "-m", "aggspec", *common, "--out", str(tmp_path / "two")],
+        [*torchrun, "-m", "aggspec", *common, *flags, "--out", str(tmp_path / "two")],
         capture_output=True,
         text=True,
         env=env,

@@ -1,0 +1,195 @@
+"""Memory-efficient mode against the default, side by side in one process: peak memory and step time.
+
+For each network, the default model and the ``memory_efficient=True`` one
+(the same weights) take full training steps (forward, cross-entropy,
+backward, SGD) on the same batch, alternating (A/B interleaved). Reported:
+the peak tensor memory of one step above the resident model (on CPU, exact
+from PyTorch's allocation records; on a GPU, CUDA's peak counter), its ratio,
+the median step times and the ratio of the medians with the spread of the
+per-pair ratios. The issue's target for DenseNet-BC-100-12 at batch 64 is a
+memory ratio of at most 0.35 at a time ratio of at most 1.15.
+
+    python benchmarks/memory_efficient.py                      # CPU, print the table
+    python benchmarks/memory_efficient.py --write              # also update benchmarks/results.md
+    python benchmarks/memory_efficient.py --device cuda --amp bf16 --channels-last --json out.json
+    python benchmarks/memory_efficient.py --render out.json --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aggspec  # noqa: E402
+from aggspec.pytorch.memory import peak_bytes  # noqa: E402
+
+CASES = [
+    ("DenseNet-BC-100-12", "densenet_cifar.agg", {"depth": 100, "bottleneck": True}, 10),
+    ("SparseNet-BC-100-24", "sparsenet_cifar.agg", {"classes": 100}, 100),
+    ("PreAct-ResNet-110", "preact_resnet.agg", {"depth": 110}, 10),
+]
+
+
+@dataclass
+class Row:
+    network: str
+    batch: int
+    default_mib: float
+    efficient_mib: float
+    memory_ratio: float
+    default_s: float
+    efficient_s: float
+    time_ratio: float
+    time_ratio_min: float
+    time_ratio_max: float
+
+
+class Stepper:
+    def __init__(self, model: torch.nn.Module, device: str, amp: str | None, channels_last: bool) -> None:
+        self.model = model.to(device)
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+        self.device, self.amp = torch.device(device), amp
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
+        context = torch.autocast(self.device.type, dtype=dtype) if self.amp else contextlib.nullcontext()
+        with context:
+            loss = F.cross_entropy(self.model(x).float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+    def timed(self, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
+        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
+        sync()
+        start = time.perf_counter()
+        for _ in range(steps):
+            self.step(x, y)
+        sync()
+        return (time.perf_counter() - start) / steps
+
+
+def measure(case: tuple[str, str, dict[str, Any], int], args: argparse.Namespace) -> Row:
+    label, file, overrides, classes = case
+    spec = aggspec.load(ROOT / "examples" / file, overrides)
+    default = aggspec.build(spec, init_seed=0)
+    efficient = aggspec.build(spec, init_seed=0, memory_efficient=True)
+    layout = torch.channels_last if args.channels_last else torch.contiguous_format
+    x = torch.randn(args.batch, *spec.input_shape, device=args.device).contiguous(memory_format=layout)
+    y = torch.randint(0, classes, (args.batch,), device=args.device)
+    a = Stepper(default, args.device, args.amp, args.channels_last)
+    b = Stepper(efficient, args.device, args.amp, args.channels_last)
+    for stepper in (a, b):
+        stepper.step(x, y)  # warm up; the optimiser's state exists from here on
+    memory = [peak_bytes(lambda s=s: s.step(x, y), args.device) / 2**20 for s in (a, b)]
+    pairs = [(a.timed(x, y, args.steps), b.timed(x, y, args.steps)) for _ in range(args.repeats)]
+    ratios = [tb / ta for ta, tb in pairs]
+    t_a = statistics.median(p[0] for p in pairs)
+    t_b = statistics.median(p[1] for p in pairs)
+    return Row(
+        label, args.batch, memory[0], memory[1], memory[1] / memory[0], t_a, t_b, t_b / t_a,
+        min(ratios), max(ratios),
+    )  # fmt: skip
+
+
+def describe(args: argparse.Namespace) -> str:
+    if args.device == "cuda":
+        where = f"{torch.cuda.get_device_name()}"
+    else:
+        where = f"CPU, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at the start"
+    extras = [f"--amp {args.amp}"] if args.amp else []
+    extras += ["--channels-last"] if args.channels_last else []
+    return (
+        f"{where}, torch {torch.__version__}{', ' + ' '.join(extras) if extras else ''}; "
+        f"{args.repeats} interleaved pairs of {args.steps} steps"
+    )
+
+
+def table(rows: list[Row], setup: str) -> str:
+    lines = [
+        f"Training steps (forward, cross-entropy, backward, SGD) on {setup}. Memory: peak tensor "
+        "memory of one step above the resident model and optimiser state. Time: median seconds per "
+        "step; ratio of the medians, with the min-max of the per-pair ratios.",
+        "",
+        "| network | batch | default MiB | memory-efficient MiB | memory ratio | default s "
+        "| memory-efficient s | time ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.network} | {r.batch} | {r.default_mib:,.0f} | {r.efficient_mib:,.0f} "
+            f"| {r.memory_ratio:.2f} | {r.default_s:.3f} | {r.efficient_s:.3f} "
+            f"| {r.time_ratio:.2f} ({r.time_ratio_min:.2f}-{r.time_ratio_max:.2f}) |"
+        )
+    return "\n".join(lines)
+
+
+def write_section(text: str, setup_key: str) -> None:
+    path = ROOT / "benchmarks" / "results.md"
+    marker = f"## Memory-efficient mode ({setup_key})"
+    old = path.read_text()
+    head, _, tail = old.partition(marker)
+    rest = tail.split("\n## ", 1)
+    after = "\n## " + rest[1] if len(rest) > 1 else ""
+    command = "python benchmarks/memory_efficient.py" + (" --device cuda" if setup_key == "GPU" else "")
+    section = f"{marker}\n\n`{command} --write`\n\n{text}\n"
+    path.write_text(f"{head.rstrip()}\n\n{section}{after}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=1, help="steps per timed block (1 on CPU)")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved block pairs (5)")
+    parser.add_argument("--amp", choices=["bf16", "fp16"])
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--networks", nargs="*", help="labels to run (default: all)")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--render", type=Path, help="print (and --write) the table of an earlier --json")
+    parser.add_argument("--write", action="store_true", help="update the section in benchmarks/results.md")
+    args = parser.parse_args()
+    if args.render:
+        saved = json.loads(args.render.read_text())
+        text = table([Row(**r) for r in saved["rows"]], saved["setup"])
+    else:
+        if args.device == "cuda" and not torch.cuda.is_available():
+            parser.error("--device cuda needs a CUDA GPU")
+        setup = describe(args)
+        print(setup, flush=True)
+        rows = []
+        for case in CASES:
+            if args.networks and case[0] not in args.networks:
+                continue
+            rows.append(measure(case, args))
+            print(json.dumps(asdict(rows[-1])), flush=True)
+            if args.json:
+                args.json.write_text(json.dumps({"setup": setup, "device": args.device,
+                                                 "rows": [asdict(r) for r in rows]}, indent=1))  # fmt: skip
+        text = table(rows, setup)
+        saved = {"device": args.device}
+    print(text)
+    if args.write:
+        write_section(text, "GPU" if saved["device"] == "cuda" else "CPU")
+
+
+if __name__ == "__main__":
+    main()
