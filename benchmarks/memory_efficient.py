@@ -147,7 +147,9 @@ def write_section(text: str, setup_key: str) -> None:
     head, _, tail = old.partition(marker)
     rest = tail.split("\n## ", 1)
     after = "\n## " + rest[1] if len(rest) > 1 else ""
-    command = "python benchmarks/memory_efficient.py" + (" --device cuda" if setup_key == "GPU" else "")
+    flags = setup_key.split(", ", 1)[1] if ", " in setup_key else ""
+    command = "python benchmarks/memory_efficient.py" + (" --device cuda" if "GPU" in setup_key else "")
+    command += f" {flags}" if flags else ""
     section = f"{marker}\n\n`{command} --write`\n\n{text}\n"
     path.write_text(f"{head.rstrip()}\n\n{section}{after}")
 
@@ -185,10 +187,13 @@ def main() -> None:
                 args.json.write_text(json.dumps({"setup": setup, "device": args.device,
                                                  "rows": [asdict(r) for r in rows]}, indent=1))  # fmt: skip
         text = table(rows, setup)
-        saved = {"device": args.device}
+        saved = {"device": args.device, "setup": setup}
     print(text)
     if args.write:
-        write_section(text, "GPU" if saved["device"] == "cuda" else "CPU")
+        key = "GPU" if saved["device"] == "cuda" else "CPU"
+        if "--amp" in saved["setup"] or "--channels-last" in saved["setup"]:
+            key += ", " + saved["setup"].split("; ")[0].split(", ")[-1]  # the flags
+        write_section(text, key)
 
 
 if __name__ == "__main__":
