@@ -9,11 +9,19 @@ emitted ``model.py`` construct and initialise models identically.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["RUNTIME_DEFINITIONS", "WeightedSum", "init_weights", "recompute"]
+__all__ = [
+    "RUNTIME_DEFINITIONS",
+    "RUNTIME_DEPENDENCIES",
+    "RecomputedSegment",
+    "WeightedSum",
+    "init_weights",
+    "recompute",
+]
 
 
 class WeightedSum(nn.Module):
@@ -68,30 +76,25 @@ def init_weights(model: nn.Module, seed: int | None = 0) -> nn.Module:
 
 
 def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: str = "") -> torch.Tensor:
-    """``steps`` applied in turn to the merge of ``inputs``, storing for backward only convolutions' results.
+    """``steps`` applied in turn to the merge of ``inputs``, keeping only the inputs for the backward pass.
 
     aggspec's memory-efficient mode routes each merge and the pointwise ops
-    after it, up to and including the next convolution or linear layer, through
-    this function. Plain autograd would keep the merged tensor and each
-    pointwise result until the backward pass: for a DenseNet layer, two
-    tensors as wide as all its inputs together. Here they are recomputed from
-    the inputs, which are kept anyway, when the backward pass needs them;
-    selective checkpointing keeps the convolution's (or linear layer's) result,
-    so no convolution runs twice. Batch norm recomputes on copies of its
-    running statistics: they are updated once per forward pass, as without
-    this mode, and the gradients are the same.
+    after it, up to and including the next convolution or linear layer (the
+    last step), through this function. Plain autograd would keep the merged
+    tensor and each pointwise result until the backward pass: for a DenseNet
+    layer, two tensors as wide as all its inputs together. Here they are
+    recomputed from the inputs, which are kept anyway, when the backward pass
+    needs them, and the last layer never runs twice. Batch norm recomputes on
+    copies of its running statistics, so they move once per step, as without
+    this mode; the gradients are the same.
 
     ``merge``: ``"cat"`` (along channels), ``"sum"``, ``"module"`` (the first
     step takes the list) or ``""`` (one input, no merge).
     """
-    import functools
-
-    from torch.utils import checkpoint as checkpointing
-
+    *chain, last = steps
     first = 1 if merge == "module" else 0
-    statistics = ("running_mean", "running_var", "num_batches_tracked")
 
-    def segment(*xs: torch.Tensor, again: bool = False) -> torch.Tensor:
+    def run(*xs: torch.Tensor, again: bool = False) -> torch.Tensor:
         if merge == "cat":
             y = torch.cat(xs, dim=1)
         elif merge == "sum":
@@ -99,60 +102,126 @@ def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: s
             for x in xs[1:]:
                 y = y + x
         elif merge == "module":
-            y = steps[0](list(xs))
+            y = chain[0](list(xs))
         else:
             (y,) = xs
-        for step in steps[first:]:
-            if again and step in spares:  # batch norm, recomputed on throwaway statistics
-                kept_stats = [getattr(step, name) for name in statistics]
-                for name, spare in zip(statistics, spares[step], strict=True):
-                    setattr(step, name, spare)
+        for step in chain[first:]:
+            if again and isinstance(step, nn.modules.batchnorm._BatchNorm) and step.training:
+                names = ("running_mean", "running_var", "num_batches_tracked")
+                kept = [getattr(step, name) for name in names]
+                for name, value in zip(names, kept, strict=True):  # throwaway statistics
+                    setattr(step, name, None if value is None else value.clone())
                 try:
                     y = step(y)
                 finally:
-                    for name, stat in zip(statistics, kept_stats, strict=True):
-                        setattr(step, name, stat)
+                    for name, value in zip(names, kept, strict=True):
+                        setattr(step, name, value)
             else:
                 y = step(y)
         return y
 
-    spares: dict[nn.Module, tuple[torch.Tensor | None, ...]] = {}
     if not torch.is_grad_enabled():
-        return segment(*inputs)
-    aten = torch.ops.aten
-    kept = (aten.convolution.default, aten.addmm.default, aten.mm.default)
-
-    def policy(ctx: object, op: object, *args: object, **kwargs: object) -> checkpointing.CheckpointPolicy:
-        if op in kept:
-            return checkpointing.CheckpointPolicy.MUST_SAVE
-        return checkpointing.CheckpointPolicy.PREFER_RECOMPUTE
-
-    contexts = functools.partial(checkpointing.create_selective_checkpoint_contexts, policy)
+        return last(run(*inputs))  # type: ignore[no-any-return]
     if torch.compiler.is_compiling():
-        # torch.compile recomputes from its functional graph, in which batch
-        # norm's statistics are updated once whatever is recomputed
-        compiled: torch.Tensor = checkpointing.checkpoint(
-            segment, *inputs, use_reentrant=False, context_fn=contexts
+        # torch.compile: its partitioner recomputes from the functional graph (in which
+        # batch norm's statistics move once), told by selective checkpointing what to keep
+        import functools
+
+        from torch.utils import checkpoint as checkpointing
+
+        kept_ops = (
+            torch.ops.aten.convolution.default,
+            torch.ops.aten.addmm.default,
+            torch.ops.aten.mm.default,
         )
-        return compiled
-    # Throwaway statistics for the recomputation, copied here because selective
-    # checkpointing wants the same ops in both runs of the segment.
-    for step in steps[first:]:
-        if isinstance(step, nn.modules.batchnorm._BatchNorm) and step.training:
-            stats = [getattr(step, name) for name in statistics]
-            spares[step] = tuple(None if t is None else t.clone() for t in stats)
-    runs: list[None] = []
 
-    def run(*xs: torch.Tensor) -> torch.Tensor:
-        runs.append(None)  # the first run is the forward pass; any later one recomputes
-        return segment(*xs, again=len(runs) > 1)
+        def policy(ctx: object, op: object, *args: object, **kwargs: object) -> object:
+            keep = op in kept_ops
+            return (
+                checkpointing.CheckpointPolicy.MUST_SAVE
+                if keep
+                else checkpointing.CheckpointPolicy.PREFER_RECOMPUTE
+            )
 
-    result: torch.Tensor = checkpointing.checkpoint(run, *inputs, use_reentrant=False, context_fn=contexts)
-    return result
+        contexts = functools.partial(checkpointing.create_selective_checkpoint_contexts, policy)
+        return checkpointing.checkpoint(  # type: ignore[no-any-return]
+            lambda *xs: last(run(*xs)), *inputs, use_reentrant=False, context_fn=contexts
+        )
+    params = [p for step in chain for p in step.parameters()]
+    own = list(last.parameters())
+    counts = (len(inputs), len(params))
+    segment: torch.Tensor = RecomputedSegment.apply(  # type: ignore[no-untyped-call]
+        run, last, counts, params, *inputs, *params, *own
+    )
+    return segment
+
+
+class RecomputedSegment(torch.autograd.Function):
+    """``recompute`` in eager mode: forward saves the inputs; backward recomputes, then differentiates.
+
+    Backward reruns the merge and the pointwise ops with autograd on, takes the
+    last layer's gradients itself from the recomputed input (PyTorch's own
+    ``convolution_backward``, or two products for a linear layer), so that the
+    layer never runs twice, and lets autograd carry the input gradient back
+    through the recomputed ops. These are the calls autograd makes for the
+    plain graph, so the gradients are the same, bit for bit on the CPU.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, run: Any, last: Any, counts: tuple[int, int], params: list[torch.Tensor],
+                *tensors: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        inputs = tensors[: counts[0]]
+        out: torch.Tensor = last(run(*inputs))
+        ctx.run, ctx.last, ctx.counts, ctx.params = run, last, counts, params
+        ctx.autocast = [
+            (device, torch.get_autocast_dtype(device))
+            for device in ("cpu", "cuda")
+            if torch.is_autocast_enabled(device)
+        ]
+        ctx.save_for_backward(*inputs)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> Any:
+        import contextlib
+
+        inputs_count, params_count = ctx.counts
+        needs = ctx.needs_input_grad[4 : 4 + inputs_count + params_count]
+        xs = [x.detach().requires_grad_(need) for x, need in zip(ctx.saved_tensors, needs, strict=False)]
+        with torch.enable_grad(), contextlib.ExitStack() as stack:
+            for device, dtype in ctx.autocast:
+                stack.enter_context(torch.autocast(device, dtype=dtype))
+            y = ctx.run(*xs, again=True)
+            low = next((dtype for device, dtype in ctx.autocast if device == y.device.type), None)
+            seen = y if low is None else y.to(low)  # what the last layer read under autocast
+        last = ctx.last
+        weight = last.weight.to(seen.dtype)
+        bias = None if last.bias is None else last.bias.to(seen.dtype)
+        if isinstance(last, nn.Conv2d):
+            bias_sizes = None if bias is None else [bias.shape[0]]
+            input_grad, weight_grad, bias_grad = torch.ops.aten.convolution_backward(
+                grad, seen.detach(), weight, bias_sizes, list(last.stride), list(last.padding),
+                list(last.dilation), False, [0, 0], last.groups, [True, True, bias is not None],
+            )  # fmt: skip
+        else:  # nn.Linear
+            flat = grad.reshape(-1, grad.shape[-1])
+            input_grad = grad.matmul(weight)
+            weight_grad = flat.t().mm(seen.detach().reshape(-1, seen.shape[-1]))
+            bias_grad = None if bias is None else flat.sum(0)
+        wanted = [t for t, need in zip([*xs, *ctx.params], needs, strict=True) if need]
+        found = iter(torch.autograd.grad(seen, wanted, input_grad, allow_unused=True) if wanted else ())
+        grads = [next(found) if need else None for need in needs]
+        own = [weight_grad.to(last.weight.dtype)]
+        if last.bias is not None:
+            own.append(bias_grad.to(last.bias.dtype))
+        return (None, None, None, None, *grads, *own)
 
 
 # What an emitted model.py may need, in the order it defines them: the modules
 # registry entries build (TorchCall(runtime=True)) and the functions lowering
 # or passes call. A file copies those it uses, and always init_weights. Each
 # must need nothing but torch, nn and math, since its source is copied as is.
-RUNTIME_DEFINITIONS = (WeightedSum, recompute, init_weights)
+RUNTIME_DEFINITIONS = (WeightedSum, recompute, RecomputedSegment, init_weights)
+# Definitions that others call, so a file that uses the first copies the rest too.
+RUNTIME_DEPENDENCIES = {"recompute": ("RecomputedSegment",)}

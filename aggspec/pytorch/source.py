@@ -148,6 +148,8 @@ def _runtime(lowered: Lowered, functions: set[str]) -> list[str]:
     """The source of the runtime definitions the file uses, in ``RUNTIME_DEFINITIONS`` order."""
     used = {call.cls for call in lowered.modules.values() if call.runtime} | functions
     used.add(runtime.init_weights.__name__)  # build() calls it
+    for name in list(used):
+        used.update(runtime.RUNTIME_DEPENDENCIES.get(name, ()))
     known = {definition.__name__ for definition in runtime.RUNTIME_DEFINITIONS}
     if used - known:
         raise ValueError(

@@ -14,8 +14,9 @@ This pass finds each *segment*: a convolution or linear layer (a registry
 ``norm`` and ``activation``), and the merge that feeds the chain, when only
 the chain reads it (``concat``, a ``sum``'s additions, a module merge such as
 ``weighted``). It replaces the segment by one call of ``runtime.recompute``
-with the segment's modules and the merge's inputs, which stores only the
-convolution's result and recomputes the rest when the backward pass needs it.
+with the segment's modules and the merge's inputs, which keeps only the
+inputs and recomputes the rest when the backward pass needs it, without
+running the convolution twice.
 
 What stays the same: every module, its path and its registration order (the
 segment names its modules with ``get_attr`` nodes in their old order), so the
@@ -55,7 +56,7 @@ def memory_efficient(program: Lowered) -> Lowered:
             calls[str(node.target)] = calls.get(str(node.target), 0) + 1
     names: dict[fx.Node, str] = {}  # the names the rewritten nodes should have
     for anchor in list(graph.nodes):
-        if _is_anchor(anchor, calls):
+        if _is_anchor(anchor, calls, program):
             _rewrite(graph, anchor, calls, names)
     program.graph = _renamed(graph, names)
     return program
@@ -91,11 +92,16 @@ def _op(node: Any) -> str | None:
     return str(info["op"])
 
 
-def _is_anchor(node: fx.Node, calls: dict[str, int]) -> bool:
+# The layers whose gradients ``runtime.RecomputedSegment`` computes itself.
+_LAST_LAYERS = frozenset({"Conv2d", "Linear"})
+
+
+def _is_anchor(node: fx.Node, calls: dict[str, int], program: Lowered) -> bool:
     op = _op(node)
     return (
         op is not None
         and OPS[op].weight_layer
+        and program.modules[str(node.target)].cls in _LAST_LAYERS
         and calls[str(node.target)] == 1
         and len(node.args) == 1
         and not node.kwargs
