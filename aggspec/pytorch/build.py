@@ -4,7 +4,7 @@
 rewrites it, exactly as for the standalone source; this module instantiates its
 modules, initialises them as the reference implementations do
 (``runtime.init_weights``) and, unless asked not to, runs the program once on
-meta tensors to check every node's shape against the IR.
+meta tensors to check every node's shape against the IR (``verify.py``).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from torch import fx
 
 from aggspec.errors import AggSpecError, deep_recursion
 from aggspec.ir import Limits
-from aggspec.ir.shapes import format_shape
 from aggspec.options import check_option, collect_params
-from aggspec.pytorch.lower import Lowered, lower
+from aggspec.pytorch.lower import lower
 from aggspec.pytorch.passes import Pass, resolve_passes, run_passes
 from aggspec.pytorch.runtime import init_weights
+from aggspec.pytorch.verify import LoweringError, verify_shapes
 from aggspec.spec import Spec
 
 __all__ = ["LoweringError", "build", "verify_shapes"]
@@ -83,43 +83,3 @@ def build(
     except AggSpecError as exc:
         raise exc.located(spec.filename, spec.module.source) from None
     return model
-
-
-def verify_shapes(lowered: Lowered) -> None:
-    """Run the program on meta tensors and compare each node's shape with the IR's."""
-    with torch.device("meta"):
-        model = lowered.graph_module(lowered.root())
-        example = torch.empty(2, *lowered.input_shape)
-    _ShapeCheck(model.eval()).run(example)
-
-
-class LoweringError(RuntimeError):
-    """The compiled program disagrees with the IR: a bug in a registry entry or a pass, not in the spec.
-
-    The message still names the IR node and its ``.agg`` location, so the
-    bug can be found from the spec that showed it; the CLI shows it with its
-    traceback, as every internal error.
-    """
-
-
-class _ShapeCheck(fx.Interpreter):
-    def run_node(self, n: fx.Node) -> Any:
-        info = n.meta.get("aggspec")
-        try:
-            result = super().run_node(n)
-        except Exception as exc:  # the lowering built a call PyTorch rejects: say which node
-            if info is None:
-                raise
-            reason = str(exc).splitlines()[0]
-            raise LoweringError(f"{_where(info)}: PyTorch cannot run {info['node']}: {reason}") from exc
-        shape = tuple(result.shape[1:]) if isinstance(result, torch.Tensor) else None
-        if info is not None and shape is not None and shape != info["shape"]:
-            raise LoweringError(
-                f"{_where(info)}: {info['node']} produces {format_shape(shape)} in PyTorch, "
-                f"but its shape rule says {format_shape(info['shape'])}"
-            )
-        return result
-
-
-def _where(info: dict[str, Any]) -> str:
-    return f"{info['filename']}:{info['line']}:{info['col']}"

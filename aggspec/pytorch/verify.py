@@ -1,0 +1,133 @@
+"""The shape check of ``build``: every node of the program run on meta tensors, against the IR.
+
+An op whose registry shape rule disagrees with what PyTorch computes is
+aggspec's bug; this check catches it at build time, at the ``.agg`` location
+that showed it (``LoweringError``, an internal error, never a user's).
+
+A node's output shape depends only on what it calls (its module's
+constructor, or its function) and on the shapes and values of its
+arguments, so each such *signature* runs once: the thousand identical layers
+of a deep stage are checked by running the first, and the check costs a walk
+over the graph plus one meta-tensor call per distinct signature (a 3 x
+1,000-layer SparseNet has a few hundred). Modules are built from their
+constructors on the meta device, one per constructor, so no second model is
+made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from aggspec.ir.lowering import TorchCall
+from aggspec.ir.shapes import format_shape
+from aggspec.pytorch.lower import Lowered
+
+__all__ = ["LoweringError", "verify_shapes"]
+
+
+class LoweringError(RuntimeError):
+    """The compiled program disagrees with the IR: a bug in a registry entry or a pass, not in the spec.
+
+    The message still names the IR node and its ``.agg`` location, so the
+    bug can be found from the spec that showed it; the CLI shows it with its
+    traceback, as every internal error.
+    """
+
+
+def verify_shapes(lowered: Lowered) -> None:
+    """Run the program on meta tensors, once per signature, and compare each node's shape with the IR's."""
+    _ShapeCheck(lowered).run()
+
+
+class _ShapeCheck:
+    def __init__(self, lowered: Lowered) -> None:
+        self.lowered = lowered
+        self.modules: dict[TorchCall, nn.Module] = {}  # one meta module per constructor
+        self.results: dict[Hashable, torch.Tensor] = {}  # signature -> a meta result of that shape
+
+    def run(self) -> None:
+        values: dict[fx.Node, Any] = {}
+        with torch.device("meta"), torch.no_grad():
+            for node in self.lowered.graph.nodes:
+                if node.op == "placeholder":
+                    values[node] = torch.empty(2, *self.lowered.input_shape)
+                elif node.op == "get_attr":
+                    values[node] = self._attribute(str(node.target))
+                elif node.op != "output":
+                    values[node] = self._call(node, values)
+
+    def _module(self, path: str) -> nn.Module:
+        call = self.lowered.modules[path]
+        if call not in self.modules:
+            self.modules[call] = call.build().eval()
+        return self.modules[call]
+
+    def _attribute(self, target: str) -> Any:
+        """A module of the table, or an attribute (a weight) of one."""
+        parts = target.split(".")
+        for end in range(len(parts), 0, -1):
+            path = ".".join(parts[:end])
+            if path in self.lowered.modules:
+                value: Any = self._module(path)
+                for part in parts[end:]:
+                    value = getattr(value, part)
+                return value
+        raise LoweringError(f"get_attr {target!r} reads no constructed module")
+
+    def _call(self, node: fx.Node, values: dict[fx.Node, Any]) -> Any:
+        args = fx.map_arg(node.args, values.__getitem__)
+        kwargs = fx.map_arg(node.kwargs, values.__getitem__)
+        owner: Any = self.lowered.modules[str(node.target)] if node.op == "call_module" else node.target
+        key = (node.op, owner, _signature(args), _signature(kwargs))
+        if key in self.results:
+            return self.results[key]
+        info = node.meta.get("aggspec")
+        try:
+            if node.op == "call_module":
+                result = self._module(str(node.target))(*args, **kwargs)
+            elif node.op == "call_method":
+                self_, *rest = args
+                result = getattr(self_, str(node.target))(*rest, **kwargs)
+            else:
+                result = node.target(*args, **kwargs)  # type: ignore[operator]
+        except Exception as exc:  # the lowering built a call PyTorch rejects: say which node
+            if info is None:
+                raise
+            reason = str(exc).splitlines()[0]
+            raise LoweringError(f"{_where(info)}: PyTorch cannot run {info['node']}: {reason}") from exc
+        if isinstance(result, torch.Tensor):
+            shape = tuple(result.shape[1:])
+            if info is not None and shape != info["shape"]:
+                raise LoweringError(
+                    f"{_where(info)}: {info['node']} produces {format_shape(shape)} in PyTorch, "
+                    f"but its shape rule says {format_shape(info['shape'])}"
+                )
+            self.results[key] = result
+        return result
+
+
+def _signature(value: Any) -> Hashable:
+    """What a call's result can depend on: tensors by shape and type, modules by identity."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), value.dtype, value.requires_grad)
+    if isinstance(value, nn.Module):
+        return ("module", id(value))  # one per constructor (``_ShapeCheck.modules``)
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_signature(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _signature(v)) for k, v in value.items()))
+    if isinstance(value, slice):
+        return ("slice", value.start, value.stop, value.step)
+    try:
+        hash(value)
+    except TypeError:
+        return ("unhashable", id(value))  # never equal to another call's: the call runs
+    return ("value", type(value).__name__, value)
+
+
+def _where(info: dict[str, Any]) -> str:
+    return f"{info['filename']}:{info['line']}:{info['col']}"
