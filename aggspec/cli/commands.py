@@ -105,6 +105,13 @@ def _build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="print one JSON object (a list with --sweep)")
     analyze.add_argument("--full", action="store_true", help="list every layer of long stages")
     analyze.add_argument(
+        "--training",
+        action="store_true",
+        help="also predict a training step's memory: activations kept per stage, parameters, "
+        "gradients, optimizer state, estimated peak",
+    )
+    analyze.add_argument("--batch", type=int, metavar="B", help="batch size for --training (default 64)")
+    analyze.add_argument(
         "--sweep",
         metavar="NAME=V1,V2,...",
         help="analyze once per value of a param and show how each figure grows (e.g. depth=40,100,250)",
@@ -314,7 +321,8 @@ def _sweep(
 def _analyze(args: argparse.Namespace) -> None:
     # scipy (hops) is imported here, not at the top: `aggspec check` should not pay for it.
     from aggspec.analysis.report import analyze, sweep_table
-    from aggspec.cli.report_text import format_report, format_sweep, to_json
+    from aggspec.analysis.training import training_memory
+    from aggspec.cli.report_text import format_report, format_sweep, format_training, to_json
 
     if args.plot and not args.sweep:
         raise AggSpecError("--plot needs --sweep", filename="<command line>")
@@ -326,8 +334,20 @@ def _analyze(args: argparse.Namespace) -> None:
         if len(args.specs) > 1:
             raise AggSpecError("several specs can be compared only with --sweep", filename="<command line>")
         args.spec = args.specs[0]
-        report = analyze(_load(args))
-        print(to_json(report.to_dict()) if args.json else format_report(report, full=args.full))
+        spec = _load(args)
+        report = analyze(spec)
+        data: dict[str, Any] = report.to_dict()
+        text = format_report(report, full=args.full)
+        if args.batch is not None and not args.training:
+            raise AggSpecError("--batch needs --training", filename="<command line>")
+        if args.training:
+            batch = 64 if args.batch is None else args.batch
+            if batch < 1:
+                raise AggSpecError(f"--batch must be at least 1, got {batch}", filename="<command line>")
+            memory = training_memory(spec.graph, batch)
+            data["training"] = memory.to_dict()
+            text += "\n\n" + format_training(memory)
+        print(to_json(data) if args.json else text)
         return
     limits = _limits(args)
     name, values = parse_sweep(args.sweep)

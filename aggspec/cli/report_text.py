@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from aggspec.analysis.report import Report, Row, StageReport
+from aggspec.analysis.training import TrainingMemory
 from aggspec.cli.tables import format_table
 from aggspec.values import show_value
 
-__all__ = ["format_report", "format_si", "format_sweep", "to_json"]
+__all__ = ["format_report", "format_si", "format_sweep", "format_training", "to_json"]
 
 
 def format_si(n: float) -> str:
@@ -108,6 +109,32 @@ def _stage_cells(stage: StageReport) -> list[str]:
         f"{stage.params:,}",
         format_si(stage.macs),
     ]
+
+
+def format_training(memory: TrainingMemory) -> str:
+    """What a training step holds: activations per stage, then the totals and the estimated peak."""
+    mib = 2**20
+
+    def show(count: int) -> str:
+        return f"{count / mib:,.1f} MiB"
+
+    header = ("kept for backward", "bytes", "share")
+    saved = max(memory.saved, 1)
+    body = [
+        [stage, show(size), f"{size / saved:.0%}"]
+        for stage, size in sorted(memory.saved_by_stage.items(), key=lambda item: -item[1])
+    ]
+    lines = [
+        f"Training memory at batch {memory.batch:,} (fp32, SGD with momentum; predicted from the registry):",
+        *format_table(header, body, {1, 2}),
+        f"  parameters    {show(memory.parameters)}",
+        f"  gradients     {show(memory.gradients)}",
+        f"  optimizer     {show(memory.optimizer)} (momentum)",
+        f"  activations   {show(memory.saved)} kept for the backward pass (the input batch included)",
+        f"  transient     {show(memory.transient)} (twice the largest value: an estimate)",
+        f"  peak          {show(memory.peak)} (estimated)",
+    ]
+    return "\n".join(lines)
 
 
 def format_sweep(name: str, records: Sequence[dict[str, Any]]) -> str:

@@ -135,6 +135,9 @@ class Merge:
     colour: str = "#e5d8bd"  # fill colour in diagrams
     # Input shapes the registry test merges, checking the entry against PyTorch.
     examples: tuple[tuple[Shape, ...], ...] = (((4, 8, 8), (4, 8, 8)), ((4, 8, 8), (4, 8, 8), (4, 8, 8)))
+    # Whether autograd keeps its inputs for the backward pass (a maximum, a product
+    # with learned gates); sums and concatenations keep nothing.
+    saves_inputs: bool = False
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         """The merged shape; raises ``OpError`` when the inputs cannot be combined."""
@@ -189,6 +192,7 @@ register(
         elementwise=True,
         lower=fold("torch.maximum"),
         summary="elementwise maximum",
+        saves_inputs=True,
         colour="#c7e9c0",
     )
 )
@@ -200,5 +204,6 @@ register(
         params_per_input=1,
         summary="sum of inputs scaled by sigmoid(learned weight), one weight per input",
         colour="#fa9fb5",
+        saves_inputs=True,
     )
 )

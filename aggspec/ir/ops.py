@@ -17,6 +17,7 @@ Adding an op, even of a new family, is adding one ``register(Op(...))`` call bel
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -80,6 +81,10 @@ def _no_detail(args: Args) -> str:
     return ""
 
 
+def _keeps_nothing_more(in_shape: Shape, out_shape: Shape, batch: int) -> int:
+    return 0
+
+
 @dataclass(frozen=True)
 class Op:
     """One op: how it is called, shaped, counted, compiled and drawn, in one entry."""
@@ -114,8 +119,18 @@ class Op:
     # arguments, as a merge's ``lower`` does. Exactly one of this and
     # ``torch_module`` is given.
     lower: OpLowering | None = None
+    # What autograd keeps of this op for the backward pass, besides parameters:
+    # its "input", its "output" or "nothing" (``analysis/training.py`` adds it up).
+    saves: str = "input"
+    # Bytes kept besides that, for a batch, from the input and output shapes
+    # (batch norm's per-channel statistics, max pooling's int64 indices).
+    saves_extra: Callable[[Shape, Shape, int], int] = _keeps_nothing_more
+    # Its output is its input or a view of it (flatten, identity): no new storage.
+    aliases_input: bool = False
 
     def __post_init__(self) -> None:
+        if self.saves not in ("input", "output", "nothing"):
+            raise ValueError(f"op {self.name!r}: saves must be 'input', 'output' or 'nothing'")
         if (self.torch_module is None) == (self.lower is None):
             raise ValueError(f"op {self.name!r}: give exactly one of torch_module and lower")
 
@@ -278,19 +293,20 @@ register(
         lambda shape, args: TorchCall("BatchNorm2d" if len(shape) == 3 else "BatchNorm1d", (shape[0],)),
         lambda shape, args: 2 * shape[0],
         family="norm",
+        saves_extra=lambda shape, out, batch: 2 * 4 * shape[0],  # the batch mean and 1/std, fp32
         summary="batch normalisation over channels (nn.BatchNorm2d; BatchNorm1d on features)",
         examples=(Example("bn"), Example("bn", (16,))),
     )
 )
 
-for _name, _cls, _summary in (
-    ("relu", "ReLU", "rectified linear unit"),
-    ("gelu", "GELU", "Gaussian error linear unit"),
-    ("sigmoid", "Sigmoid", "logistic sigmoid"),
-    ("tanh", "Tanh", "hyperbolic tangent"),
-    ("silu", "SiLU", "sigmoid linear unit (swish)"),
+for _name, _cls, _summary, _saves in (
+    ("relu", "ReLU", "rectified linear unit", "output"),
+    ("gelu", "GELU", "Gaussian error linear unit", "input"),
+    ("sigmoid", "Sigmoid", "logistic sigmoid", "output"),
+    ("tanh", "Tanh", "hyperbolic tangent", "output"),
+    ("silu", "SiLU", "sigmoid linear unit (swish)", "input"),
 ):
-    register(Op(_name, Signature(), _same, _plain(_cls), family="activation", summary=_summary))
+    register(Op(_name, Signature(), _same, _plain(_cls), family="activation", summary=_summary, saves=_saves))
 
 register(
     Op(
@@ -300,6 +316,8 @@ register(
         _plain("Identity"),
         family="reshape",
         summary="passes its input through",
+        saves="nothing",
+        aliases_input=True,
     )
 )
 
@@ -317,6 +335,8 @@ register(
         _dropout_shape,
         lambda shape, args: TorchCall("Dropout", (), (("p", args["p"]),)),
         family="regularize",
+        saves="nothing",
+        saves_extra=lambda shape, out, batch: 4 * batch * math.prod(shape),  # the scaled mask, fp32
         summary="zeroes elements with probability p while training",
         examples=(Example("dropout(0.25)"),),
     )
@@ -358,6 +378,7 @@ register(
         ),
         family="pool",
         summary="max pooling; stride defaults to k (nn.MaxPool2d)",
+        saves_extra=lambda shape, out, batch: 8 * batch * math.prod(out),  # argmax indices, int64
         resolve_args=_pool_stride,
         detail=_pool_detail,
         examples=(Example("maxpool(2)"), Example("maxpool(3, stride=2, padding=1)", (4, 9, 9))),
@@ -398,6 +419,7 @@ register(
         lambda shape, args: TorchCall("AdaptiveAvgPool2d", (1,)),
         family="pool",
         summary="global average pool to Cx1x1",
+        saves="nothing",  # its backward spreads the gradient: it needs the input's size only
     )
 )
 
@@ -417,5 +439,7 @@ register(
         _plain("Flatten"),
         family="reshape",
         summary="CxHxW to C*H*W features",
+        saves="nothing",
+        aliases_input=True,
     )
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["peak_bytes"]
+__all__ = ["peak_bytes", "saved_bytes"]
 
 
 def peak_bytes(work: Callable[[], Any], device: torch.device | str = "cpu") -> int:
@@ -43,3 +43,25 @@ def peak_bytes(work: Callable[[], Any], device: torch.device | str = "cpu") -> i
             live += event.nbytes()
             peak = max(peak, live)
     return peak
+
+
+def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Bytes of the tensors autograd keeps for ``model(x)``'s backward pass, each storage once.
+
+    Counted with saved-tensor hooks during the forward pass, so it is exact and
+    free of allocator noise. The model's parameters and buffers (a
+    convolution's weight, batch norm's running statistics) are state, not
+    activations, and are left out; the input batch counts if an op keeps it.
+    """
+    state = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    kept: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in state:
+            kept[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(x)
+    return sum(kept.values())

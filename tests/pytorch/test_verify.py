@@ -35,5 +35,7 @@ def test_every_node_is_still_checked_against_its_shape_rule(monkeypatch: pytest.
         "network T(input 3x8x8) {\n  conv(12, 3)\n  stage 6 * {bn relu conv(12, 3)} { take dense; merge concat }\n}",
         filename="t.agg",
     )
-    with pytest.raises(LoweringError, match=r"^t\.agg:3:\d+: stage1\.layer5\.relu1 produces 60x8x8 in PyTorch"):
+    with pytest.raises(
+        LoweringError, match=r"^t\.agg:3:\d+: stage1\.layer5\.relu1 produces 60x8x8 in PyTorch"
+    ):
         aggspec.build(spec)
