@@ -1,0 +1,191 @@
+"""Every performance figure of the performance issue, measured here, beside its reference and goal.
+
+    python -m benchmarks            # the full run (about 4 minutes on two cores)
+    python -m benchmarks --quick    # a few minutes: smaller batches, fewer repeats
+    python -m benchmarks --write    # also write the summary into benchmarks/results.md
+
+Each figure comes from the benchmark that owns it (``memory_efficient.py``,
+``compiled_vs_reference.py``) or is timed here (building very deep specs,
+the training-memory model against autograd). Times are medians of repeats
+in one process, compared with a reference run beside them where there is
+one; the load average before and after says how noisy the machine was. GPU
+figures come from ``train_gpu.py`` and ``memory_efficient.py --device cuda``
+on a GPU machine (see results.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aggspec  # noqa: E402
+from aggspec.analysis.training import training_memory  # noqa: E402
+from aggspec.pytorch.memory import saved_bytes  # noqa: E402
+from benchmarks import compiled_vs_reference, memory_efficient  # noqa: E402
+
+Figure = tuple[str, str, str, str, bool | None]  # what, measured, before, goal, met (None: no goal)
+
+
+def _median_seconds(work: Callable[[], Any], repeats: int) -> tuple[float, float, float]:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times), max(times)
+
+
+def build_speed(repeats: int) -> list[Figure]:
+    path = ROOT / "examples" / "sparsenet_cifar.agg"
+    overrides = {"depth": 3004, "bottleneck": False, "growth": 12}
+    aggspec.build(aggspec.load(path, overrides), verify=False)  # imports and caches warm
+    load, _, _ = _median_seconds(lambda: aggspec.load(path, overrides), repeats)
+    spec = aggspec.load(path, overrides)
+    build, low, high = _median_seconds(lambda: aggspec.build(spec), repeats)
+    bare, _, _ = _median_seconds(lambda: aggspec.build(spec, verify=False), repeats)
+    total = load + build
+    return [
+        (
+            "SparseNet 3 x 1,000 layers: load + build (shape check included)",
+            f"{total:.2f} s (load {load:.2f}, build {build:.2f} [{low:.2f}-{high:.2f}], "
+            f"of which the shape check {max(build - bare, 0):.2f})",
+            "load 0.3 s + build 6.8 s (check about 70%)",
+            "at most 2 s",
+            total <= 2.0,
+        )
+    ]
+
+
+def memory_mode(quick: bool) -> list[Figure]:
+    args = argparse.Namespace(
+        device="cpu",
+        batch=16 if quick else 64,
+        steps=1,
+        repeats=3 if quick else 7,
+        amp=None,
+        channels_last=False,
+    )
+    figures: list[Figure] = []
+    for case in memory_efficient.CASES[: 1 if quick else 3]:
+        row = memory_efficient.measure(case, args)
+        goal = row.network == "DenseNet-BC-100-12"
+        figures.append(
+            (
+                f"{row.network}, memory-efficient / default, batch {row.batch}: peak step memory",
+                f"{row.memory_ratio:.2f} ({row.efficient_mib:,.0f} / {row.default_mib:,.0f} MiB)",
+                "1.00 (no such mode)",
+                "at most 0.35" if goal else "-",
+                row.memory_ratio <= 0.35 if goal else None,
+            )
+        )
+        figures.append(
+            (
+                f"{row.network}, memory-efficient / default, batch {row.batch}: step time",
+                f"{row.time_ratio:.2f} (pairs {row.time_ratio_min:.2f}-{row.time_ratio_max:.2f})",
+                "-",
+                "at most 1.15" if goal else "-",
+                row.time_ratio <= 1.15 if goal else None,
+            )
+        )
+    return figures
+
+
+def compiled_speed(quick: bool) -> list[Figure]:
+    rows = compiled_vs_reference.run(2 if quick else 5)
+    return [
+        (
+            f"{label}: compiled / hand-written, forward + backward",
+            f"{ours / ref:.2f} ({ours:.3f} s / {ref:.3f} s)",
+            "1.00-1.06",
+            "at most 1.00",
+            ours / ref <= 1.00,
+        )
+        for label, ours, ref, _, _ in rows
+    ]
+
+
+def training_model() -> list[Figure]:
+    worst, where = 0.0, ""
+    for path in sorted((ROOT / "examples").glob("*.agg")):
+        spec = aggspec.load(path)
+        batch = 1 if spec.input_shape[1] > 64 else 2
+        measured = saved_bytes(aggspec.build(spec).train(), torch.randn(batch, *spec.input_shape))
+        error = abs(training_memory(spec.graph, batch).saved - measured) / measured
+        if error >= worst:
+            worst, where = error, path.name
+    return [
+        (
+            "analyze --training: activations kept, predicted vs counted by autograd hooks (worst example)",
+            f"{worst:.2%} ({where})",
+            "no model",
+            "within 5%",
+            worst <= 0.05,
+        )
+    ]
+
+
+def table(figures: list[Figure]) -> str:
+    lines = ["| figure | measured | before | goal | met |", "|---|---|---|---|---|"]
+    for what, measured, before, goal, met in figures:
+        mark = "-" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {what} | {measured} | {before} | {goal} | {mark} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller batches and fewer repeats")
+    parser.add_argument("--write", action="store_true", help="write the summary into benchmarks/results.md")
+    args = parser.parse_args()
+    start, load_before = time.perf_counter(), os.getloadavg()[0]
+    figures = [
+        *build_speed(1 if args.quick else 3),
+        *training_model(),
+        *memory_mode(args.quick),
+        *compiled_speed(args.quick),
+    ]
+    minutes = (time.perf_counter() - start) / 60
+    setup = (
+        f"{datetime.date.today().isoformat()}, `python -m benchmarks{' --quick' if args.quick else ''}`, "
+        f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads), torch {torch.__version__}; "
+        f"{minutes:.1f} minutes; load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after "
+        "(above about 1, other work shared the cores and time ratios spread widely)"
+    )
+    text = f"{setup}\n\n{table(figures)}"
+    print(text)
+    if args.write:
+        write_summary(text)
+
+
+def write_summary(text: str) -> None:
+    """Replace the summary section of results.md, or put it first, under the title."""
+    path = ROOT / "benchmarks" / "results.md"
+    marker = "## Summary: every figure against its goal"
+    old = path.read_text()
+    section = f"{marker}\n\n{text}\n"
+    if marker in old:
+        head, _, tail = old.partition(marker)
+        rest = tail.split("\n## ", 1)
+        after = "\n## " + rest[1] if len(rest) > 1 else ""
+        path.write_text(f"{head.rstrip()}\n\n{section}{after}")
+    else:
+        title, _, body = old.partition("\n")
+        path.write_text(f"{title}\n\n{section}\n{body.lstrip()}")
+
+
+if __name__ == "__main__":
+    main()
