@@ -18,24 +18,22 @@ memory ratio of at most 0.35 at a time ratio of at most 1.15.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aggspec  # noqa: E402
 from aggspec.pytorch.memory import peak_bytes  # noqa: E402
+from benchmarks.steps import TrainingStep  # noqa: E402
 
 CASES = [
     ("DenseNet-BC-100-12", "densenet_cifar.agg", {"depth": 100, "bottleneck": True}, 10),
@@ -58,33 +56,6 @@ class Row:
     time_ratio_max: float
 
 
-class Stepper:
-    def __init__(self, model: torch.nn.Module, device: str, amp: str | None, channels_last: bool) -> None:
-        self.model = model.to(device)
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-        self.device, self.amp = torch.device(device), amp
-
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        dtype = torch.bfloat16 if self.amp == "bf16" else torch.float16
-        context = torch.autocast(self.device.type, dtype=dtype) if self.amp else contextlib.nullcontext()
-        with context:
-            loss = F.cross_entropy(self.model(x).float(), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-
-    def timed(self, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else (lambda: None)
-        sync()
-        start = time.perf_counter()
-        for _ in range(steps):
-            self.step(x, y)
-        sync()
-        return (time.perf_counter() - start) / steps
-
-
 def measure(case: tuple[str, str, dict[str, Any], int], args: argparse.Namespace) -> Row:
     label, file, overrides, classes = case
     spec = aggspec.load(ROOT / "examples" / file, overrides)
@@ -93,12 +64,13 @@ def measure(case: tuple[str, str, dict[str, Any], int], args: argparse.Namespace
     layout = torch.channels_last if args.channels_last else torch.contiguous_format
     x = torch.randn(args.batch, *spec.input_shape, device=args.device).contiguous(memory_format=layout)
     y = torch.randint(0, classes, (args.batch,), device=args.device)
-    a = Stepper(default, args.device, args.amp, args.channels_last)
-    b = Stepper(efficient, args.device, args.amp, args.channels_last)
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[args.amp]
+    a = TrainingStep(default, args.device, amp, args.channels_last)
+    b = TrainingStep(efficient, args.device, amp, args.channels_last)
     for stepper in (a, b):
-        stepper.step(x, y)  # warm up; the optimiser's state exists from here on
-    memory = [peak_bytes(lambda s=s: s.step(x, y), args.device) / 2**20 for s in (a, b)]
-    pairs = [(a.timed(x, y, args.steps), b.timed(x, y, args.steps)) for _ in range(args.repeats)]
+        stepper(x, y)  # warm up; the optimiser's state exists from here on
+    memory = [peak_bytes(lambda s=s: s(x, y), args.device) / 2**20 for s in (a, b)]
+    pairs = [(a.seconds(x, y, args.steps), b.seconds(x, y, args.steps)) for _ in range(args.repeats)]
     ratios = [tb / ta for ta, tb in pairs]
     t_a = statistics.median(p[0] for p in pairs)
     t_b = statistics.median(p[1] for p in pairs)

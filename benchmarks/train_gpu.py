@@ -24,7 +24,6 @@ would start after it are listed as not run, so a lease never ends mid-table.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import sys
@@ -36,12 +35,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aggspec  # noqa: E402
+from aggspec.pytorch.memory import peak_bytes  # noqa: E402
+from benchmarks.steps import TrainingStep  # noqa: E402
 from tests.references import densenet, resnet  # noqa: E402
 
 
@@ -90,46 +90,6 @@ class Row:
     compile_s: float
 
 
-class Trainer:
-    """One model's training step in one configuration."""
-
-    def __init__(self, model: nn.Module, amp: torch.dtype | None, channels_last: bool, compile: bool):
-        self.model = model.cuda()
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4
-        )
-        self.amp = amp
-        self.runner: Any = torch.compile(self.model) if compile else self.model
-
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        context = torch.autocast("cuda", dtype=self.amp) if self.amp is not None else contextlib.nullcontext()
-        with context:
-            loss = F.cross_entropy(self.runner(x).float(), y)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-
-    def block(self, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
-        """Seconds per step over ``steps`` steps, the device synchronised at both ends."""
-        torch.cuda.synchronize()
-        start = time.perf_counter()
-        for _ in range(steps):
-            self.step(x, y)
-        torch.cuda.synchronize()
-        return (time.perf_counter() - start) / steps
-
-    def step_memory(self, x: torch.Tensor, y: torch.Tensor) -> float:
-        """MiB a step allocates at its peak above what is resident before it."""
-        torch.cuda.synchronize()
-        before = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        self.step(x, y)
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - before) / 2**20
-
-
 def measure(case: Case, config: tuple[str, torch.dtype | None, bool, bool], steps: int, repeats: int) -> Row:
     label, amp, channels_last, compile = config
     torch.manual_seed(0)
@@ -139,18 +99,19 @@ def measure(case: Case, config: tuple[str, torch.dtype | None, bool, bool], step
     layout = torch.channels_last if channels_last else torch.contiguous_format
     x = torch.randn(case.batch, *case.shape, device="cuda").contiguous(memory_format=layout)
     y = torch.randint(0, case.classes, (case.batch,), device="cuda")
-    a, b = Trainer(ours, amp, channels_last, compile), Trainer(reference, amp, channels_last, compile)
+    a = TrainingStep(ours, "cuda", amp, channels_last, compile)
+    b = TrainingStep(reference, "cuda", amp, channels_last, compile)
     start = time.perf_counter()
     for trainer in (a, b):  # warm up: cuDNN's choices, and the compilation under --compile
         for _ in range(3):
-            trainer.step(x, y)
+            trainer(x, y)
     torch.cuda.synchronize()
     compile_s = time.perf_counter() - start if compile else 0.0
-    pairs = [(a.block(x, y, steps), b.block(x, y, steps)) for _ in range(repeats)]
+    pairs = [(a.seconds(x, y, steps), b.seconds(x, y, steps)) for _ in range(repeats)]
     ratios = [ta / tb for ta, tb in pairs]
     t_a = statistics.median(ta for ta, _ in pairs)
     t_b = statistics.median(tb for _, tb in pairs)
-    memory = (a.step_memory(x, y), b.step_memory(x, y))
+    memory = tuple(peak_bytes(lambda t=t: t(x, y), "cuda") / 2**20 for t in (a, b))
     del a, b
     torch.cuda.empty_cache()
     return Row(

@@ -19,32 +19,17 @@ import aggspec
 from aggspec import port_state_dict
 
 from ..conftest import EXAMPLES
-from ..references import densenet, others, resnet
+from ..references import densenet
+from .test_equivalence import CASES as EQUIVALENCE_CASES
 from .test_equivalence import perturb_batchnorm
 
 pytestmark = pytest.mark.cuda
 
+# The equivalence tests' networks, one per family (the 52-layer DenseNet-BC and SparseNet-BC).
 CASES = [
-    ("resnet18.agg", {}, resnet.resnet18, (3, 64, 64)),
-    (
-        "densenet_cifar.agg",
-        {"depth": 52, "bottleneck": True},
-        lambda: densenet.CifarNet(52, 12, True, False),
-        (3, 32, 32),
-    ),
-    (
-        "sparsenet_cifar.agg",
-        {"depth": 52, "classes": 100},
-        lambda: densenet.CifarNet(52, 24, True, True, 100),
-        (3, 32, 32),
-    ),
-    ("preact_resnet.agg", {"depth": 20}, lambda: resnet.PreActResNet(20), (3, 32, 32)),
-    (
-        "randwire.agg",
-        {"nodes": 10, "channels": 16, "classes": 10, "seed": 4},
-        lambda: others.RandWire(10, 16, 10, 4),
-        (3, 64, 64),
-    ),
+    case
+    for case in EQUIVALENCE_CASES
+    if case[0] in {"resnet18.agg", "preact_resnet.agg", "randwire.agg"} or case[1].get("depth") == 52
 ]
 
 
