@@ -34,6 +34,7 @@ import aggspec  # noqa: E402
 from aggspec.analysis.training import training_memory  # noqa: E402
 from aggspec.pytorch.memory import saved_bytes  # noqa: E402
 from benchmarks import compiled_vs_reference, memory_efficient  # noqa: E402
+from benchmarks.results import write_section  # noqa: E402
 
 Figure = tuple[str, str, str, str, bool | None]  # what, measured, before, goal, met (None: no goal)
 
@@ -172,19 +173,8 @@ def main() -> None:
 
 
 def write_summary(text: str) -> None:
-    """Replace the summary section of results.md, or put it first, under the title."""
-    path = ROOT / "benchmarks" / "results.md"
-    marker = "## Summary: every figure against its goal"
-    old = path.read_text()
-    section = f"{marker}\n\n{text}\n"
-    if marker in old:
-        head, _, tail = old.partition(marker)
-        rest = tail.split("\n## ", 1)
-        after = "\n## " + rest[1] if len(rest) > 1 else ""
-        path.write_text(f"{head.rstrip()}\n\n{section}{after}")
-    else:
-        title, _, body = old.partition("\n")
-        path.write_text(f"{title}\n\n{section}\n{body.lstrip()}")
+    """The summary goes first in results.md, under its title."""
+    write_section("Summary: every figure against its goal", text, first=True)
 
 
 if __name__ == "__main__":

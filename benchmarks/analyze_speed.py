@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 import aggspec  # noqa: E402
 from aggspec.analysis.hops import stage_hops, stage_layer_graph  # noqa: E402
 from aggspec.analysis.report import analyze  # noqa: E402
+from benchmarks.results import write_section  # noqa: E402
 
 SPEC = ROOT / "examples" / "sparsenet_cifar.agg"
 
@@ -97,13 +98,8 @@ def main() -> None:
     text = run()
     print(text)
     if args.write:
-        path = ROOT / "benchmarks" / "results.md"
-        marker = "## aggspec analyze on very deep specs"
-        old = path.read_text()
-        before, _, after = old.partition(marker)
-        rest = after.split("\n## ", 1)[1] if "\n## " in after else ""
-        section = f"{marker}\n\n`python benchmarks/analyze_speed.py --write` (CPU, 2 cores)\n\n{text}\n"
-        path.write_text(before.rstrip() + "\n\n" + section + ("\n## " + rest if rest else ""))
+        body = f"`python benchmarks/analyze_speed.py --write` (CPU, 2 cores)\n\n{text}"
+        write_section("aggspec analyze on very deep specs", body)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import aggspec  # noqa: E402
 from aggspec.pytorch.memory import saved_bytes  # noqa: E402
+from benchmarks.results import write_section  # noqa: E402
 from tests.references import densenet, resnet  # noqa: E402
 
 CASES = [
@@ -116,13 +117,8 @@ def main() -> None:
     text = table(run(args.repeats), device)
     print(text)
     if args.write:
-        path = ROOT / "benchmarks" / "results.md"
-        marker = "## Compiled vs hand-written PyTorch"
-        old = path.read_text() if path.exists() else "# Benchmark results\n"
-        head = old.split(marker)[0].rstrip()
-        path.write_text(
-            f"{head}\n\n{marker}\n\n`python benchmarks/compiled_vs_reference.py --write`\n\n{text}\n"
-        )
+        body = f"`python benchmarks/compiled_vs_reference.py --write`\n\n{text}"
+        write_section("Compiled vs hand-written PyTorch", body)
 
 
 if __name__ == "__main__":

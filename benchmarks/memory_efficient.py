@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import aggspec  # noqa: E402
 from aggspec.pytorch.memory import peak_bytes  # noqa: E402
+from benchmarks.results import write_section  # noqa: E402
 from benchmarks.steps import TrainingStep  # noqa: E402
 
 CASES = [
@@ -112,18 +113,11 @@ def table(rows: list[Row], setup: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, setup_key: str) -> None:
-    path = ROOT / "benchmarks" / "results.md"
-    marker = f"## Memory-efficient mode ({setup_key})"
-    old = path.read_text()
-    head, _, tail = old.partition(marker)
-    rest = tail.split("\n## ", 1)
-    after = "\n## " + rest[1] if len(rest) > 1 else ""
+def write_results(text: str, setup_key: str) -> None:
     flags = setup_key.split(", ", 1)[1] if ", " in setup_key else ""
     command = "python benchmarks/memory_efficient.py" + (" --device cuda" if "GPU" in setup_key else "")
     command += f" {flags}" if flags else ""
-    section = f"{marker}\n\n`{command} --write`\n\n{text}\n"
-    path.write_text(f"{head.rstrip()}\n\n{section}{after}")
+    write_section(f"Memory-efficient mode ({setup_key})", f"`{command} --write`\n\n{text}")
 
 
 def main() -> None:
@@ -165,7 +159,7 @@ def main() -> None:
         key = "GPU" if saved["device"] == "cuda" else "CPU"
         if "--amp" in saved["setup"] or "--channels-last" in saved["setup"]:
             key += ", " + saved["setup"].split("; ")[0].split(", ")[-1]  # the flags
-        write_section(text, key)
+        write_results(text, key)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import aggspec  # noqa: E402
 from aggspec.pytorch.memory import peak_bytes  # noqa: E402
+from benchmarks.results import write_section  # noqa: E402
 from benchmarks.steps import TrainingStep  # noqa: E402
 from tests.references import densenet, resnet  # noqa: E402
 
@@ -189,14 +190,7 @@ def main() -> None:
 def finish(text: str, write: bool) -> None:
     print(text)
     if write:
-        path = ROOT / "benchmarks" / "results.md"
-        marker = "## Training on a GPU"
-        old = path.read_text()
-        head, _, tail = old.partition(marker)
-        rest = tail.split("\n## ", 1)
-        after = "\n## " + rest[1] if len(rest) > 1 else ""
-        section = f"{marker}\n\n`python benchmarks/train_gpu.py --write`\n\n{text}\n"
-        path.write_text(f"{head.rstrip()}\n\n{section}{after}")
+        write_section("Training on a GPU", f"`python benchmarks/train_gpu.py --write`\n\n{text}")
 
 
 if __name__ == "__main__":

@@ -40,3 +40,18 @@ def test_the_summary_entry_point_explains_itself() -> None:
 def test_saved_runs_render_as_tables(script: str, saved: str, expected: str) -> None:
     path = Path("benchmarks") / saved
     assert expected in _run(str(Path("benchmarks") / script), "--render", str(path))
+
+
+def test_a_benchmark_replaces_its_own_section_and_no_other(tmp_path: Path) -> None:
+    import doctest
+
+    from benchmarks import results
+
+    page = tmp_path / "results.md"
+    page.write_text("# Results\n\n## A\n\nold\n\n### A's notes\n\nkept with A\n\n## B\n\nb\n")
+    results.write_section("A", "new", path=page)
+    assert page.read_text() == "# Results\n\n## A\n\nnew\n\n## B\n\nb\n"
+    results.write_section("B", "b2", path=page)
+    results.write_section("Summary", "s", first=True, path=page)
+    assert page.read_text() == "# Results\n\n## Summary\n\ns\n\n## A\n\nnew\n\n## B\n\nb2\n"
+    assert doctest.testmod(results).failed == 0

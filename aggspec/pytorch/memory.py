@@ -1,4 +1,7 @@
-"""Peak memory of a piece of PyTorch work, measured without the allocator's noise.
+"""Memory of PyTorch work, measured exactly: a step's peak, and what autograd keeps for backward.
+
+``saved_bytes`` counts what autograd keeps (the figure ``analyze --training``
+predicts); ``peak_bytes`` the most tensor memory a piece of work held at once.
 
 On CPU, the process's resident memory says little about tensors: the C
 allocator keeps freed blocks and the page cache comes and goes. PyTorch's
