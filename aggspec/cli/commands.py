@@ -196,6 +196,12 @@ def _add_train_parsers(commands: Any) -> None:
     )
     train.add_argument("--seed", type=int, default=0, metavar="S", help="init, data order, split (0)")
     train.add_argument(
+        "--split-seed",
+        type=int,
+        metavar="S",
+        help="the train/validation split's own seed (default: --seed), to vary the rest on one split",
+    )
+    train.add_argument(
         "--no-decay-bn-bias",
         dest="decay_bn_bias",
         action="store_false",
@@ -254,6 +260,7 @@ def _train(args: argparse.Namespace) -> None:
         memory_efficient=args.memory_efficient,
         workers=args.workers,
         seed=args.seed,
+        split_seed=args.split_seed,
         decay_bn_bias=args.decay_bn_bias,
     )
 

@@ -193,8 +193,8 @@ def evaluate(
             f"(IR hash {expected[:12]}, not {ir_hash(spec.graph)[:12]}); pass the run's spec and -D values",
             filename=str(path),
         )
-    if seed is None:
-        seed = int(metadata.get("seed", "0"))
+    if seed is None:  # the split the weights were validated on (checkpoints before split_seed: seed)
+        seed = int(metadata.get("split_seed", metadata.get("seed", "0")))
     placement = Placement(resolve_device(device))  # one process measures the whole split
     check_amp(amp, placement.device)
     loaded = load_data(data, spec.input_shape, seed=seed)

@@ -71,6 +71,7 @@ class _Options:
     memory_efficient: bool
     workers: int
     seed: int
+    split_seed: int
     decay_bn_bias: bool
     verbose: bool
 
@@ -94,6 +95,7 @@ def train(
     memory_efficient: bool = False,
     workers: int = 0,
     seed: int = 0,
+    split_seed: int | None = None,
     decay_bn_bias: bool = True,
     verbose: bool = True,
     limits: Limits | None = None,
@@ -127,6 +129,7 @@ def train(
         ("memory_efficient", memory_efficient, bool, "true or false"),
         ("workers", workers, int, "an int"),
         ("seed", seed, int, "an int"),
+        ("split_seed", split_seed, (int, type(None)), "an int or None"),
         ("decay_bn_bias", decay_bn_bias, bool, "true or false"),
         ("verbose", verbose, bool, "true or false"),
     ]
@@ -134,7 +137,8 @@ def train(
         check_option("train", name, value, kind, what)
     options = _Options(
         data, epochs, batch_size, float(lr), schedule, resume, device, amp, channels_last, compile,
-        sync_bn, memory_efficient, workers, seed, decay_bn_bias, verbose,
+        sync_bn, memory_efficient, workers, seed, seed if split_seed is None else split_seed,
+        decay_bn_bias, verbose,
     )  # fmt: skip
     _check_numbers(options)
     spec = resolve_spec("train", spec, params, overrides, limits)
@@ -209,7 +213,7 @@ class _Run:
                 f"--batch-size {options.batch_size} does not split evenly over {placement.world} processes",
                 filename="<command line>",
             )
-        self.loaded = load_data(options.data, spec.input_shape, seed=options.seed)
+        self.loaded = load_data(options.data, spec.input_shape, seed=options.split_seed)
         check_classes(spec, self.loaded.classes, options.data)  # before a run folder is made
         self.out = Path(out) if out is not None else default_out(spec.name, options.resume)
         _prepare_out(self.out, options.resume, placement)
@@ -393,6 +397,7 @@ class _Run:
             "epoch": str(record["epoch"]),
             "val_acc": repr(record["val_acc"]),
             "seed": str(self.options.seed),
+            "split_seed": str(self.options.split_seed),
             "data": self.options.data,
         }
 
@@ -425,6 +430,7 @@ class _Run:
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             },
             "seed": options.seed,
+            "split_seed": options.split_seed,
             "data": options.data,
             "batch_size": options.batch_size,
             "history": list(self.history),
@@ -459,6 +465,13 @@ class _Run:
             raise AggSpecError(
                 "cannot resume: the checkpoint's network (IR hash) differs from this one's "
                 "(the same spec elaborates differently in this aggspec version)",
+                filename=where,
+            )
+        split = state.get("split_seed", state.get("seed"))
+        if split is not None and split != self.options.split_seed:
+            raise AggSpecError(
+                f"cannot resume: the checkpoint's train/validation split was drawn with seed {split}, "
+                f"not {self.options.split_seed} (pass --split-seed {split})",
                 filename=where,
             )
         self.net.load_state_dict(state["model"])

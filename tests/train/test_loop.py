@@ -174,3 +174,23 @@ def test_default_out_counts_up(tmp_path: Path) -> None:
     (root / "T-2").mkdir()
     assert default_out("T", False, root) == root / "T-3"
     assert default_out("T", True, root) == root / "T-2"
+
+
+def test_the_split_seed_varies_the_split_alone(tmp_path: Path) -> None:
+    runs = {
+        name: train(_spec(), epochs=1, batch_size=64, out=tmp_path / name, verbose=False, **options)
+        for name, options in {
+            "s0": {"seed": 0},
+            "s1": {"seed": 1, "split_seed": 0},
+            "split1": {"seed": 0, "split_seed": 1},
+        }.items()
+    }
+    weights = {name: _weights(run.model)["conv1.weight"] for name, run in runs.items()}
+    assert not torch.equal(weights["s0"], weights["s1"])  # another initialisation on the same split
+    assert not torch.equal(weights["s0"], weights["split1"])  # the same initialisation, another split
+    # evaluation finds each run's own validation split in its checkpoint
+    for name, run in runs.items():
+        evaluation = aggspec.evaluate(_spec(), weights=tmp_path / name / "last.safetensors", device="cpu")
+        assert evaluation.accuracy == pytest.approx(run.history[-1]["val_acc"])
+    with pytest.raises(AggSpecError, match=r"split was drawn with seed 1, not 0 \(pass --split-seed 1\)"):
+        train(_spec(), epochs=2, batch_size=64, out=tmp_path / "split1", resume=True, verbose=False)
