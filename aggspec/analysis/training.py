@@ -26,6 +26,7 @@ modelled yet.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -79,21 +80,45 @@ def _storage(graph: nx.MultiDiGraph, node: str) -> str:
         (node,) = inputs_of(graph, node)
 
 
-def saved_storages(graph: nx.MultiDiGraph, batch: int) -> tuple[set[str], int]:
-    """The nodes whose outputs autograd keeps, and the further bytes it keeps (statistics, indices)."""
-    kept: set[str] = set()
+Storage = Hashable  # an IR node (its output), or a fold's partial result: ("partial", merge, inputs)
+
+
+def saved_storages(graph: nx.MultiDiGraph, batch: int) -> tuple[dict[Storage, str], int]:
+    """What autograd keeps: each storage with the IR node it belongs to, and the further bytes it keeps.
+
+    A merge that folds its inputs pairwise and keeps them (``saves_partials``:
+    a maximum) also keeps each partial result. The compiler shares a partial
+    with every merge of the same kind whose inputs begin the same way, and it
+    is the output of a merge whose inputs are exactly that prefix: so it is
+    keyed by the prefix, and is that merge's node when there is one.
+    """
+    kept: dict[Storage, str] = {}
     extra = 0
+    merged = {
+        (data["op"], tuple(inputs_of(graph, node))): node
+        for node, data in graph.nodes(data=True)
+        if data["kind"] == "merge"
+    }
     for node, data in graph.nodes(data=True):
         if data["kind"] == "op":
             op = OPS[data["op"]]
             (source,) = inputs_of(graph, node)
             if op.saves == "input":
-                kept.add(_storage(graph, source))
+                storage = _storage(graph, source)
+                kept[storage] = storage
             elif op.saves == "output":
-                kept.add(_storage(graph, node))
+                storage = _storage(graph, node)
+                kept[storage] = storage
             extra += op.saves_extra(tuple(graph.nodes[source]["shape"]), tuple(data["shape"]), batch)
-        elif data["kind"] == "merge" and MERGES[data["op"]].saves_inputs:
-            kept.update(_storage(graph, source) for source in inputs_of(graph, node))
+        elif data["kind"] == "merge":
+            merge, sources = MERGES[data["op"]], tuple(inputs_of(graph, node))
+            if merge.saves_inputs:
+                kept.update((_storage(graph, s), _storage(graph, s)) for s in sources)
+            if merge.saves_partials:
+                for end in range(2, len(sources)):
+                    owner = merged.get((data["op"], sources[:end]))
+                    key: Storage = owner if owner is not None else ("partial", data["op"], sources[:end])
+                    kept[key] = node if owner is None else owner
     return kept, extra
 
 
@@ -111,7 +136,7 @@ def training_memory(
         raise ValueError(f"batch must be at least 1, got {batch}")
     kept, extra = saved_storages(graph, batch)
     by_stage: dict[str, int] = {}
-    for node in kept:
+    for node in kept.values():
         data = graph.nodes[node]
         size = math.prod(data["shape"]) * batch * bytes_per_element
         stage = data.get("stage") or OUTSIDE_STAGES

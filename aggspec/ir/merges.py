@@ -138,6 +138,9 @@ class Merge:
     # Whether autograd keeps its inputs for the backward pass (a maximum, a product
     # with learned gates); sums and concatenations keep nothing.
     saves_inputs: bool = False
+    # Whether it also keeps the partial results of folding its inputs pairwise
+    # (``max(max(a, b), c)`` keeps ``max(a, b)``).
+    saves_partials: bool = False
 
     def output_shape(self, shapes: Sequence[Shape]) -> Shape:
         """The merged shape; raises ``OpError`` when the inputs cannot be combined."""
@@ -193,6 +196,7 @@ register(
         lower=fold("torch.maximum"),
         summary="elementwise maximum",
         saves_inputs=True,
+        saves_partials=True,
         colour="#c7e9c0",
     )
 )

@@ -47,6 +47,18 @@ def test_every_op_and_merge_is_modelled() -> None:
     assert training_memory(spec.graph, 4).saved == pytest.approx(_measured(spec, 4), rel=0.05)
 
 
+@pytest.mark.parametrize(
+    "clauses",
+    [
+        "take offsets(1, 3, 5); merge max; emit last",  # each partial maximum is a value of its own
+        "take dense; merge max; emit all using max",  # partials shared with earlier merges
+    ],
+)
+def test_partial_maxima_are_kept_and_counted_once(clauses: str) -> None:
+    spec = aggspec.loads(f"network T(input 3x8x8) {{ stage 6 * conv(3, 1) {{ {clauses} }} }}")
+    assert training_memory(spec.graph, 4).saved == _measured(spec, 4)
+
+
 def test_the_parts_add_up_and_stages_are_named() -> None:
     spec = aggspec.load(EXAMPLES / "densenet_cifar.agg", depth=40)
     memory = training_memory(spec.graph, 64)
