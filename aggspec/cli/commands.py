@@ -112,6 +112,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--batch", type=int, metavar="B", help="batch size for --training (default 64)")
     analyze.add_argument(
+        "--memory-efficient",
+        action="store_true",
+        help="with --training: as `train --memory-efficient` holds it (segments keep only their inputs)",
+    )
+    analyze.add_argument(
         "--sweep",
         metavar="NAME=V1,V2,...",
         help="analyze once per value of a param and show how each figure grows (e.g. depth=40,100,250)",
@@ -345,13 +350,17 @@ def _analyze(args: argparse.Namespace) -> None:
         report = analyze(spec)
         data: dict[str, Any] = report.to_dict()
         text = format_report(report, full=args.full)
-        if args.batch is not None and not args.training:
-            raise AggSpecError("--batch needs --training", filename="<command line>")
+        for flag, given in (
+            ("--batch", args.batch is not None),
+            ("--memory-efficient", args.memory_efficient),
+        ):
+            if given and not args.training:
+                raise AggSpecError(f"{flag} needs --training", filename="<command line>")
         if args.training:
             batch = 64 if args.batch is None else args.batch
             if batch < 1:
                 raise AggSpecError(f"--batch must be at least 1, got {batch}", filename="<command line>")
-            memory = training_memory(spec.graph, batch)
+            memory = training_memory(spec.graph, batch, memory_efficient=args.memory_efficient)
             data["training"] = memory.to_dict()
             text += "\n\n" + format_training(memory)
         print(to_json(data) if args.json else text)

@@ -125,13 +125,16 @@ def format_training(memory: TrainingMemory) -> str:
         for stage, size in sorted(memory.saved_by_stage.items(), key=lambda item: -item[1])
     ]
     lines = [
-        f"Training memory at batch {memory.batch:,} (fp32, SGD with momentum; predicted from the registry):",
+        f"Training memory at batch {memory.batch:,}"
+        f"{', memory-efficient' if memory.memory_efficient else ''}"
+        " (fp32, SGD with momentum; predicted from the registry):",
         *format_table(header, body, {1, 2}),
         f"  parameters    {show(memory.parameters)}",
         f"  gradients     {show(memory.gradients)}",
         f"  optimizer     {show(memory.optimizer)} (momentum)",
         f"  activations   {show(memory.saved)} kept for the backward pass (the input batch included)",
-        f"  transient     {show(memory.transient)} (twice the largest value: an estimate)",
+        f"  transient     {show(memory.transient)} (an estimate: twice the largest value"
+        f"{', and the largest recomputed segment' if memory.memory_efficient else ''})",
         f"  peak          {show(memory.peak)} (estimated)",
     ]
     return "\n".join(lines)
