@@ -41,7 +41,7 @@ from aggspec.ir import inputs_of
 from aggspec.ir.merges import MERGES
 from aggspec.ir.ops import OPS
 
-__all__ = ["TrainingMemory", "saved_storages", "training_memory"]
+__all__ = ["Segment", "TrainingMemory", "merges_by_inputs", "saved_storages", "segments", "training_memory"]
 
 OUTSIDE_STAGES = "(outside stages)"
 
@@ -90,6 +90,15 @@ def _storage(graph: nx.MultiDiGraph, node: str) -> str:
 Storage = Hashable  # an IR node (its output), or a fold's partial result: ("partial", merge, inputs)
 
 
+def merges_by_inputs(graph: nx.MultiDiGraph) -> dict[tuple[str, tuple[str, ...]], str]:
+    """Every merge node by its kind and inputs: how the compiler finds a fold it can share."""
+    return {
+        (data["op"], tuple(inputs_of(graph, node))): node
+        for node, data in graph.nodes(data=True)
+        if data["kind"] == "merge"
+    }
+
+
 def saved_storages(
     graph: nx.MultiDiGraph, batch: int, memory_efficient: bool = False
 ) -> tuple[dict[Storage, str], int]:
@@ -103,11 +112,7 @@ def saved_storages(
     """
     kept: dict[Storage, str] = {}
     extra = 0
-    merged = {
-        (data["op"], tuple(inputs_of(graph, node))): node
-        for node, data in graph.nodes(data=True)
-        if data["kind"] == "merge"
-    }
+    merged = merges_by_inputs(graph)
     recomputed: set[str] = set()
     if memory_efficient:
         for segment in segments(graph, merged):
@@ -233,11 +238,7 @@ def training_memory(
     kept, extra = saved_storages(graph, batch, memory_efficient)
     recomputed = 0  # memory-efficient backward: one segment's merge and pointwise values at a time
     if memory_efficient:
-        merged = {
-            (data["op"], tuple(inputs_of(graph, node))): node
-            for node, data in graph.nodes(data=True)
-            if data["kind"] == "merge"
-        }
+        merged = merges_by_inputs(graph)
         recomputed = max(
             (
                 sum(math.prod(graph.nodes[n]["shape"]) for n in segment.nodes[:-1])
