@@ -39,7 +39,7 @@ import networkx as nx
 from aggspec.analysis.counts import node_parameters
 from aggspec.ir import inputs_of
 from aggspec.ir.merges import MERGES
-from aggspec.ir.ops import OPS
+from aggspec.ir.ops import OPS, RECOMPUTED_FAMILIES, SEGMENT_ENDS
 
 __all__ = ["Segment", "TrainingMemory", "merges_by_inputs", "saved_storages", "segments", "training_memory"]
 
@@ -152,17 +152,15 @@ class Segment:
 
 
 # What ``pytorch/passes/memory_efficient.py`` recomputes, mirrored on the IR:
-# pointwise families before a convolution or linear layer, and the merge
+# ``RECOMPUTED_FAMILIES`` ops before one of ``SEGMENT_ENDS``, and the merge
 # before them when the compiler gives it no other reader.
-_POINTWISE_FAMILIES = frozenset({"norm", "activation"})
-_LAST_OPS = frozenset({"conv", "linear"})
 
 
 def segments(graph: nx.MultiDiGraph, merged: dict[tuple[str, tuple[str, ...]], str]) -> list[Segment]:
     """The segments the memory-efficient pass makes of ``graph`` (``merged``: merge nodes by inputs)."""
     found = []
     for anchor, data in graph.nodes(data=True):
-        if data["kind"] != "op" or data["op"] not in _LAST_OPS:
+        if data["kind"] != "op" or data["op"] not in SEGMENT_ENDS:
             continue
         chain: list[str] = []
         reader, (value,) = anchor, inputs_of(graph, anchor)
@@ -181,7 +179,7 @@ def _pointwise(graph: nx.MultiDiGraph, node: str, reader: str) -> bool:
     data = graph.nodes[node]
     return (
         data["kind"] == "op"
-        and OPS[data["op"]].family in _POINTWISE_FAMILIES
+        and OPS[data["op"]].family in RECOMPUTED_FAMILIES
         and set(graph.successors(node)) == {reader}
     )
 

@@ -156,6 +156,14 @@ def _plain(cls: str) -> Callable[[Shape, Args], TorchCall]:
 
 OPS: dict[str, Op] = {}
 
+# Memory-efficient mode, in one place for the pass that compiles it
+# (``pytorch/passes/memory_efficient.py``) and the analysis that predicts it
+# (``analysis/training.py``): a recomputed segment is a chain of ops of these
+# families ending in one of these ops, whose gradients ``runtime.RecomputedSegment``
+# takes itself (``nn.Conv2d``, ``nn.Linear``).
+RECOMPUTED_FAMILIES = frozenset({"norm", "activation"})
+SEGMENT_ENDS = frozenset({"conv", "linear"})
+
 
 def register(op: Op) -> Op:
     if op.name in OPS:  # not an assert: under python -O a second entry would replace the first

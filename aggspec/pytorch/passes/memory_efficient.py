@@ -9,9 +9,9 @@ of its length (Pleiss et al., "Memory-Efficient Implementation of
 DenseNets", 2017). Yet both are cheap to recompute from the layer's inputs,
 which are kept anyway as other layers' results.
 
-This pass finds each *segment*: a convolution or linear layer (a registry
-``weight_layer``), the chain of pointwise ops before it (registry families
-``norm`` and ``activation``), and the merge that feeds the chain, when only
+This pass finds each *segment*: a convolution or linear layer
+(``ir.ops.SEGMENT_ENDS``), the chain of pointwise ops before it (families
+``ir.ops.RECOMPUTED_FAMILIES``: norm and activation), and the merge that feeds the chain, when only
 the chain reads it (``concat``, a ``sum``'s additions, a module merge such as
 ``weighted``). It replaces the segment by one call of ``runtime.recompute``
 with the segment's modules and the merge's inputs, which keeps only the
@@ -35,16 +35,11 @@ from typing import Any
 import torch
 from torch import fx
 
-from aggspec.ir.ops import OPS
+from aggspec.ir.ops import OPS, RECOMPUTED_FAMILIES, SEGMENT_ENDS
 from aggspec.pytorch.lower import Lowered
 from aggspec.pytorch.runtime import recompute
 
 __all__ = ["memory_efficient"]
-
-# Registry families whose ops act per element or per channel and have no
-# state a second run would disturb (batch norm's running statistics are
-# handled by ``recompute``).
-_POINTWISE_FAMILIES = frozenset({"norm", "activation"})
 
 
 def memory_efficient(program: Lowered) -> Lowered:
@@ -56,7 +51,7 @@ def memory_efficient(program: Lowered) -> Lowered:
             calls[str(node.target)] = calls.get(str(node.target), 0) + 1
     names: dict[fx.Node, str] = {}  # the names the rewritten nodes should have
     for anchor in list(graph.nodes):
-        if _is_anchor(anchor, calls, program):
+        if _is_anchor(anchor, calls):
             _rewrite(graph, anchor, calls, names)
     program.graph = _renamed(graph, names)
     return program
@@ -92,19 +87,9 @@ def _op(node: Any) -> str | None:
     return str(info["op"])
 
 
-# The layers whose gradients ``runtime.RecomputedSegment`` computes itself.
-_LAST_LAYERS = frozenset({"Conv2d", "Linear"})
-
-
-def _is_anchor(node: fx.Node, calls: dict[str, int], program: Lowered) -> bool:
-    op = _op(node)
+def _is_anchor(node: fx.Node, calls: dict[str, int]) -> bool:
     return (
-        op is not None
-        and OPS[op].weight_layer
-        and program.modules[str(node.target)].cls in _LAST_LAYERS
-        and calls[str(node.target)] == 1
-        and len(node.args) == 1
-        and not node.kwargs
+        _op(node) in SEGMENT_ENDS and calls[str(node.target)] == 1 and len(node.args) == 1 and not node.kwargs
     )
 
 
@@ -112,7 +97,7 @@ def _is_pointwise(node: Any, reader: fx.Node, calls: dict[str, int]) -> bool:
     op = _op(node)
     return (
         op is not None
-        and OPS[op].family in _POINTWISE_FAMILIES
+        and OPS[op].family in RECOMPUTED_FAMILIES
         and calls[str(node.target)] == 1
         and list(node.users) == [reader]
         and len(node.args) == 1
