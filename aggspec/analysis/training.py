@@ -31,7 +31,7 @@ nothing else.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -100,9 +100,15 @@ def merges_by_inputs(graph: nx.MultiDiGraph) -> dict[tuple[str, tuple[str, ...]]
 
 
 def saved_storages(
-    graph: nx.MultiDiGraph, batch: int, memory_efficient: bool = False
+    graph: nx.MultiDiGraph,
+    batch: int,
+    merged: dict[tuple[str, tuple[str, ...]], str],
+    recomputed: Sequence[Segment] = (),
 ) -> tuple[dict[Storage, str], int]:
     """What autograd keeps: each storage with the IR node it belongs to, and the further bytes it keeps.
+
+    ``merged`` is ``merges_by_inputs(graph)``; the ``recomputed`` segments
+    (memory-efficient mode) keep their inputs instead of what their ops keep.
 
     A merge that folds its inputs pairwise and keeps them (``saves_partials``:
     a maximum) also keeps each partial result. The compiler shares a partial
@@ -112,14 +118,12 @@ def saved_storages(
     """
     kept: dict[Storage, str] = {}
     extra = 0
-    merged = merges_by_inputs(graph)
-    recomputed: set[str] = set()
-    if memory_efficient:
-        for segment in segments(graph, merged):
-            recomputed.update(segment.nodes)
-            kept.update(segment.inputs)
+    inside: set[str] = set()
+    for segment in recomputed:
+        inside.update(segment.nodes)
+        kept.update(segment.inputs)
     for node, data in graph.nodes(data=True):
-        if node in recomputed:
+        if node in inside:
             continue
         if data["kind"] == "op":
             op = OPS[data["op"]]
@@ -233,17 +237,13 @@ def training_memory(
     """
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
-    kept, extra = saved_storages(graph, batch, memory_efficient)
-    recomputed = 0  # memory-efficient backward: one segment's merge and pointwise values at a time
-    if memory_efficient:
-        merged = merges_by_inputs(graph)
-        recomputed = max(
-            (
-                sum(math.prod(graph.nodes[n]["shape"]) for n in segment.nodes[:-1])
-                for segment in segments(graph, merged)
-            ),
-            default=0,
-        )
+    merged = merges_by_inputs(graph)
+    found = segments(graph, merged) if memory_efficient else []
+    kept, extra = saved_storages(graph, batch, merged, found)
+    # memory-efficient backward: one segment's merge and pointwise values at a time
+    recomputed = max(
+        (sum(math.prod(graph.nodes[n]["shape"]) for n in segment.nodes[:-1]) for segment in found), default=0
+    )
     by_stage: dict[str, int] = {}
     for node in kept.values():
         data = graph.nodes[node]

@@ -151,7 +151,7 @@ def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: s
     own = list(last.parameters())
     counts = (len(inputs), len(params))
     segment: torch.Tensor = RecomputedSegment.apply(  # type: ignore[no-untyped-call]
-        run, last, counts, params, *inputs, *params, *own
+        run, last, counts, *inputs, *params, *own
     )
     return segment
 
@@ -168,11 +168,14 @@ class RecomputedSegment(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, run: Any, last: Any, counts: tuple[int, int], params: list[torch.Tensor],
-                *tensors: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    def forward(
+        ctx: Any, run: Any, last: Any, counts: tuple[int, int], *tensors: torch.Tensor
+    ) -> torch.Tensor:
+        """``tensors``: the inputs, the earlier steps' parameters, the last layer's parameters."""
         inputs = tensors[: counts[0]]
         out: torch.Tensor = last(run(*inputs))
-        ctx.run, ctx.last, ctx.counts, ctx.params = run, last, counts, params
+        ctx.run, ctx.last, ctx.counts = run, last, counts
+        ctx.params = tensors[counts[0] : counts[0] + counts[1]]  # the parameters themselves, for autograd
         ctx.autocast = [
             (device, torch.get_autocast_dtype(device))
             for device in ("cpu", "cuda")
@@ -187,7 +190,7 @@ class RecomputedSegment(torch.autograd.Function):
         import contextlib
 
         inputs_count, params_count = ctx.counts
-        needs = ctx.needs_input_grad[4 : 4 + inputs_count + params_count]
+        needs = ctx.needs_input_grad[3 : 3 + inputs_count + params_count]
         xs = [x.detach().requires_grad_(need) for x, need in zip(ctx.saved_tensors, needs, strict=False)]
         with torch.enable_grad(), contextlib.ExitStack() as stack:
             for device, dtype in ctx.autocast:
@@ -215,7 +218,7 @@ class RecomputedSegment(torch.autograd.Function):
         own = [weight_grad.to(last.weight.dtype)]
         if last.bias is not None:
             own.append(bias_grad.to(last.bias.dtype))
-        return (None, None, None, None, *grads, *own)
+        return (None, None, None, *grads, *own)
 
 
 # What an emitted model.py may need, in the order it defines them: the modules
