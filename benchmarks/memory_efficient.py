@@ -5,9 +5,9 @@ For each network, the default model and the ``memory_efficient=True`` one
 backward, SGD) on the same batch, alternating (A/B interleaved). Reported:
 the peak tensor memory of one step above the resident model (on CPU, exact
 from PyTorch's allocation records; on a GPU, CUDA's peak counter), its ratio,
-the median step times and the ratio of the medians with the spread of the
-per-pair ratios. The issue's target for DenseNet-BC-100-12 at batch 64 is a
-memory ratio of at most 0.35 at a time ratio of at most 1.15.
+the median step times and the median of the per-pair ratios with their
+spread (the order alternating pair by pair). The issue's target for
+DenseNet-BC-100-12 at batch 64 is a memory ratio of at most 0.35 at a time ratio of at most 1.15.
 
     python benchmarks/memory_efficient.py                      # CPU, print the table
     python benchmarks/memory_efficient.py --write              # also update benchmarks/results.md
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ import aggspec  # noqa: E402
 from aggspec.pytorch.memory import peak_bytes  # noqa: E402
 from benchmarks.results import write_section  # noqa: E402
 from benchmarks.steps import TrainingStep  # noqa: E402
+from benchmarks.timing import interleaved, ratio  # noqa: E402
 
 CASES = [
     ("DenseNet-BC-100-12", "densenet_cifar.agg", {"depth": 100, "bottleneck": True}, 10),
@@ -71,13 +71,12 @@ def measure(case: tuple[str, str, dict[str, Any], int], args: argparse.Namespace
     for stepper in (a, b):
         stepper(x, y)  # warm up; the optimiser's state exists from here on
     memory = [peak_bytes(lambda s=s: s(x, y), args.device) / 2**20 for s in (a, b)]
-    pairs = [(a.seconds(x, y, args.steps), b.seconds(x, y, args.steps)) for _ in range(args.repeats)]
-    ratios = [tb / ta for ta, tb in pairs]
-    t_a = statistics.median(p[0] for p in pairs)
-    t_b = statistics.median(p[1] for p in pairs)
+    times = ratio(
+        interleaved(lambda: b.seconds(x, y, args.steps), lambda: a.seconds(x, y, args.steps), args.repeats)
+    )
     return Row(
-        label, args.batch, memory[0], memory[1], memory[1] / memory[0], t_a, t_b, t_b / t_a,
-        min(ratios), max(ratios),
+        label, args.batch, memory[0], memory[1], memory[1] / memory[0], times.b, times.a, times.median,
+        times.low, times.high,
     )  # fmt: skip
 
 
@@ -98,7 +97,7 @@ def table(rows: list[Row], setup: str) -> str:
     lines = [
         f"Training steps (forward, cross-entropy, backward, SGD) on {setup}. Memory: peak tensor "
         "memory of one step above the resident model and optimiser state. Time: median seconds per "
-        "step; ratio of the medians, with the min-max of the per-pair ratios.",
+        "step; median of the per-pair ratios (interleaved, order alternating), with their min-max.",
         "",
         "| network | batch | default MiB | memory-efficient MiB | memory ratio | default s "
         "| memory-efficient s | time ratio |",

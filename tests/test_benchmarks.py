@@ -55,3 +55,28 @@ def test_a_benchmark_replaces_its_own_section_and_no_other(tmp_path: Path) -> No
     results.write_section("Summary", "s", first=True, path=page)
     assert page.read_text() == "# Results\n\n## Summary\n\ns\n\n## A\n\nnew\n\n## B\n\nb2\n"
     assert doctest.testmod(results).failed == 0
+
+
+def test_interleaved_pairs_alternate_which_side_runs_first() -> None:
+    from benchmarks.timing import interleaved, ratio
+
+    order: list[str] = []
+    clock = iter([1.0, 2.0, 4.0, 3.0, 1.0, 5.0])  # the times in the order the calls happen
+
+    def side(name: str) -> float:
+        order.append(name)
+        return next(clock)
+
+    pairs = interleaved(lambda: side("a"), lambda: side("b"), 3)
+    assert order == ["a", "b", "b", "a", "a", "b"]
+    assert pairs == [(1.0, 2.0), (3.0, 4.0), (1.0, 5.0)]  # each pair still (a, b)
+    summary = ratio(pairs)
+    assert (summary.median, summary.low, summary.high) == (0.5, 0.2, 0.75)
+    assert (summary.a, summary.b) == (1.0, 4.0)
+    assert str(summary) == "0.50 (0.20-0.75)"
+
+
+def test_the_gemm_peak_is_a_rate_of_this_machine() -> None:
+    from benchmarks.timing import gemm_flops
+
+    assert gemm_flops(size=64, repeats=2) > 1e6  # any CPU multiplies 64-cubes faster than a megaflop

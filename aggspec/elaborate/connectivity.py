@@ -28,6 +28,7 @@ from aggspec.ir.rules import (
 )
 from aggspec.lang import syntax as s
 from aggspec.lang.expressions import Env, evaluate, source_text
+from aggspec.lang.vectorize import column_selector
 from aggspec.values import show_value, type_name
 
 if TYPE_CHECKING:
@@ -98,7 +99,8 @@ def _where(elaborator: Elaborator, rule: s.WhereRule, env: Env) -> Where:
             )
         return result
 
-    return Where(holds, source_text(elaborator.module.source, condition.span))
+    text = source_text(elaborator.module.source, condition.span)
+    return Where(holds, text, column_selector(condition, env))
 
 
 def take_lists(

@@ -226,8 +226,15 @@ class Where:
     name: ClassVar[str] = "where"
     condition: Callable[[int, int, int], bool]
     text: str
+    # Optional fast path: all j of layer l at once, or None where it cannot promise
+    # the same answer (``aggspec.lang.vectorize``); ``condition`` decides then.
+    columns: Callable[[int, int], list[int] | None] | None = field(default=None, compare=False, repr=False)
 
     def take(self, l: int, L: int) -> list[int]:
+        if self.columns is not None:
+            taken = self.columns(l, L)
+            if taken is not None:
+                return taken
         return [j for j in range(l) if self.condition(l, j, L)]
 
     @property

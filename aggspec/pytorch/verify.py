@@ -51,10 +51,12 @@ class _ShapeCheck:
 
     def run(self) -> None:
         values: dict[fx.Node, Any] = {}
-        with torch.device("meta"), torch.no_grad():
+        # Meta inputs make every result meta; the device context is entered only to
+        # construct modules, since under it each tensor access pays a Python hook.
+        with torch.no_grad():
             for node in self.lowered.graph.nodes:
                 if node.op == "placeholder":
-                    values[node] = torch.empty(2, *self.lowered.input_shape)
+                    values[node] = torch.empty(2, *self.lowered.input_shape, device="meta")
                 elif node.op == "get_attr":
                     values[node] = self._attribute(str(node.target))
                 elif node.op != "output":
@@ -63,7 +65,8 @@ class _ShapeCheck:
     def _module(self, path: str) -> nn.Module:
         call = self.lowered.modules[path]
         if call not in self.modules:
-            self.modules[call] = call.build().eval()
+            with torch.device("meta"):
+                self.modules[call] = call.build().eval()
         return self.modules[call]
 
     def _attribute(self, target: str) -> Any:

@@ -11,11 +11,18 @@ import torch
 from torch import distributed as dist
 from torch import nn
 
-dist.init_process_group("gloo")
-total = torch.ones(3)
-dist.all_reduce(total)
-assert int(total[0]) == dist.get_world_size(), total
-model = nn.parallel.DistributedDataParallel(nn.Linear(4, 2))
-model(torch.randn(8, 4)).sum().backward()
-dist.destroy_process_group()
-print(f"rank {dist.get_rank() if dist.is_initialized() else '-'}: gloo and DDP work")
+
+def main() -> None:
+    dist.init_process_group("gloo")
+    total = torch.ones(3)
+    dist.all_reduce(total)
+    assert int(total[0]) == dist.get_world_size(), total
+    model = nn.parallel.DistributedDataParallel(nn.Linear(4, 2))
+    model(torch.randn(8, 4)).sum().backward()
+    rank = dist.get_rank()
+    dist.destroy_process_group()
+    print(f"rank {rank}: gloo and DDP work")
+
+
+if __name__ == "__main__":  # pytest imports this file too (doctests): only torchrun runs it
+    main()
