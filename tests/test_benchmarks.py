@@ -80,3 +80,28 @@ def test_the_gemm_peak_is_a_rate_of_this_machine() -> None:
     from benchmarks.timing import gemm_flops
 
     assert gemm_flops(size=64, repeats=2) > 1e6  # any CPU multiplies 64-cubes faster than a megaflop
+
+
+def test_the_build_and_step_tables_render_what_they_are_given() -> None:
+    from benchmarks import build_speed, compiled_vs_reference
+    from benchmarks.timing import Ratio
+
+    deep = build_speed.Deep(load=0.4, build=1.5, build_low=1.4, build_high=1.7, check=0.2)
+    points = [build_speed.Point(100, 892, 0.02, 0.14), build_speed.Point(10_000, 153_650, 2.0, 8.0)]
+    text = build_speed.table(deep, points, {1_000: Ratio(0.21, 0.19, 1.07, 0.9, 1.2)})
+    assert "= **1.90 s**" in text
+    assert "| 10,000 | 153,650 | 2.00 | 8.00 | 10.00 | 65 |" in text
+    assert "| 1,000 | 0.21 | 0.19 | 1.07 (0.90-1.20) |" in text
+    row = compiled_vs_reference.Row(
+        "DenseNet-BC-100-12",
+        32,
+        True,
+        Ratio(1.0, 1.1, 0.95, 0.9, 1.0),
+        Ratio(150, 60, 2.5, 2.5, 2.5),
+        1.0,
+        0.3,
+        0.28,
+    )
+    assert "| DenseNet-BC-100-12 | torch.compile | 32 | 1.000 | 1.100 | 0.95 (0.90-1.00) |" in (
+        compiled_vs_reference.table([row], 175e9)
+    )

@@ -237,5 +237,7 @@ class IRBuilder:
 
 def inputs_of(graph: nx.MultiDiGraph, node: str) -> list[str]:
     """The node's inputs in merge order (by edge ``index``)."""
-    edges = graph.in_edges(node, data="index")
-    return [source for source, _, _ in sorted(edges, key=lambda edge: edge[2])]
+    # The adjacency directly, not in_edges(): the compiler asks this of every node.
+    indexed = [(data["index"], source) for source, keys in graph.pred[node].items() for data in keys.values()]
+    indexed.sort()
+    return [source for _, source in indexed]

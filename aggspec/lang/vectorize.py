@@ -210,7 +210,18 @@ def _equality(op: str, left: Column, right: Column) -> Column:
 
 
 def _popcount(values: np.ndarray) -> np.ndarray:
-    """Bits set in each non-negative int64 (``np.bitwise_count`` needs numpy 2)."""
-    as_bytes = values.astype("<i8").view(np.uint8).reshape(-1, 8)
-    counts: np.ndarray = np.unpackbits(as_bytes, axis=1).sum(axis=1, dtype=np.int64)
+    """Bits set in each non-negative int64: numpy 2's ``bitwise_count``, else the classic bit-slicing sum."""
+    if hasattr(np, "bitwise_count"):
+        counts: np.ndarray = np.bitwise_count(values).astype(np.int64)
+        return counts
+    return _popcount_sliced(values)
+
+
+def _popcount_sliced(values: np.ndarray) -> np.ndarray:
+    """Bits set in each non-negative int64, by summing bit slices in place (numpy 1)."""
+    x = values.astype(np.uint64)
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    counts: np.ndarray = ((x * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.int64)
     return counts

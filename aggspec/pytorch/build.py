@@ -9,8 +9,10 @@ meta tensors to check every node's shape against the IR (``verify.py``).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -72,7 +74,7 @@ def build(
     elif values:
         raise TypeError("parameter overrides apply when building from a file; pass them to aggspec.load")
     try:
-        with deep_recursion("the network"):  # module trees as deep as the spec's nesting
+        with deep_recursion("the network"), _collector_paused():  # module trees as deep as the spec's nesting
             lowered = run_passes(lower(spec.graph), pipeline)
             with torch.random.fork_rng(devices=[]):  # modules draw default weights from the global RNG
                 root = lowered.root()
@@ -83,3 +85,22 @@ def build(
     except AggSpecError as exc:
         raise exc.located(spec.filename, spec.module.source) from None
     return model
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a model is made.
+
+    A build allocates hundreds of thousands of small containers (modules and
+    their dicts, fx nodes) and leaves no cycles worth collecting, yet each
+    automatic collection re-scans the growing heap: 0.8 s of a 2.6 s build of
+    the 3 x 1,000-layer SparseNet. Whatever cycles a build leaves are
+    collected at the next collection after it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

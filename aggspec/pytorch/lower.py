@@ -151,10 +151,11 @@ class _Lowering:
         for node_id, data in ir.nodes(data=True):
             if node_id == input_id:
                 continue
-            inputs = [self.values[source] for source in inputs_of(ir, node_id)]
+            sources = inputs_of(ir, node_id)
+            inputs = [self.values[source] for source in sources]
             builder = _NodeBuilder(self, node_id)
             if data["kind"] == "op":
-                (source,) = inputs_of(ir, node_id)
+                (source,) = sources
                 op, in_shape = OPS[data["op"]], ir.nodes[source]["shape"]
                 if op.lower is not None:
                     value = op.lower(builder, inputs[0], in_shape, data["args"])

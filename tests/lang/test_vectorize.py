@@ -114,3 +114,15 @@ def test_a_where_rule_wires_what_the_named_rule_wires() -> None:
     named = aggspec.loads(base.format("exponential")).graph
     written = aggspec.loads(base.format("where popcount(l - j) == 1")).graph
     assert {(u, v) for u, v, _ in named.edges} == {(u, v) for u, v, _ in written.edges}
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**63 - 1), min_size=1, max_size=50))
+def test_both_popcounts_count_the_bits_python_counts(values: list[int]) -> None:
+    import numpy as np
+
+    from aggspec.lang.vectorize import _popcount, _popcount_sliced
+
+    expected = [bin(v).count("1") for v in values]
+    array = np.array(values, dtype=np.int64)
+    assert _popcount(array).tolist() == expected
+    assert _popcount_sliced(array).tolist() == expected  # the numpy 1 path, whatever numpy runs here
