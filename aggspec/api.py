@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,16 +15,33 @@ from aggspec.lang.parser import parse
 from aggspec.options import check_option, collect_params
 from aggspec.spec import Spec
 
-__all__ = ["Spec", "build_spec", "load", "loads", "parse", "read_source"]
+__all__ = ["Spec", "build_spec", "load", "loads", "parse", "read_source", "source_name"]
 
 
-def read_source(path: str | os.PathLike[str]) -> str:
+def read_source(path: str | os.PathLike[str], max_bytes: int = Limits.max_source_bytes) -> str:
+    """The text of a spec file, ``-`` for standard input, read at most ``max_bytes`` far."""
+    name = os.fspath(path)
     try:
-        with open(path, encoding="utf-8-sig") as handle:  # tolerate a byte-order mark
-            return handle.read()
+        if name == "-":
+            data = sys.stdin.buffer.read(max_bytes + 1)
+        else:
+            with open(name, "rb") as handle:
+                data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise AggSpecError(
+                f"the spec is longer than {max_bytes:,} bytes (raise the limit with --max-source-bytes)",
+                filename=source_name(name),
+            )
+        return data.decode("utf-8-sig")  # tolerate a byte-order mark
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise AggSpecError(f"cannot read file: {reason}", filename=os.fspath(path)) from None
+        raise AggSpecError(f"cannot read file: {reason}", filename=source_name(name)) from None
+
+
+def source_name(path: str | os.PathLike[str]) -> str:
+    """How messages name a spec: its path as given, ``<stdin>`` for ``-``."""
+    name = os.fspath(path)
+    return "<stdin>" if name == "-" else name
 
 
 def build_spec(
@@ -33,6 +51,12 @@ def build_spec(
     limits: Limits | None = None,
 ) -> Spec:
     """Parse and elaborate ``text``; the CLI passes ``-D`` overrides here."""
+    max_bytes = (limits or Limits()).max_source_bytes
+    if len(text) > max_bytes:  # characters: never more than the bytes they encode
+        raise AggSpecError(
+            f"the spec is longer than {max_bytes:,} bytes (raise the limit with --max-source-bytes)",
+            filename=filename,
+        )
     module = parse(text, filename)
     return Spec(elaborate(module, overrides, limits=limits), module)
 
@@ -73,4 +97,5 @@ def load(
     """Elaborate the .agg file at ``path``; ``params`` and keyword arguments override its ``param`` values."""
     check_option("load", "limits", limits, (Limits, type(None)), "an aggspec.Limits")
     values = collect_params("load", params, overrides)
-    return loads(read_source(path), os.fspath(path), values, limits=limits)
+    text = read_source(path, (limits or Limits()).max_source_bytes)
+    return loads(text, os.fspath(path), values, limits=limits)

@@ -7,7 +7,8 @@ user's input. It renders as a compiler would::
             bn relu conv3d(16, 3)
                     ^~~~~~
 
-Anything else escaping aggspec is a bug in aggspec and is left as a traceback.
+Anything else escaping aggspec is a bug in aggspec: the CLI says so in one line
+(exit 1) and shows the traceback with ``--debug``.
 """
 
 from __future__ import annotations

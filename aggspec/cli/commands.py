@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from aggspec.api import build_spec, read_source
+from aggspec.api import build_spec, read_source, source_name
+from aggspec.cli.outputs import check_output, writing
 from aggspec.cli.summary import summarize
 from aggspec.errors import AggSpecError
 from aggspec.ir import Limits
@@ -41,7 +42,7 @@ def _add_spec_arguments(parser: argparse.ArgumentParser, several: bool = False) 
         default = getattr(defaults, field)
         parser.add_argument(
             "--" + field.replace("_", "-"),
-            type=int,
+            type=_limit,
             default=default,
             metavar="N",
             help=f"{help_text} (default {default:,})",
@@ -54,7 +55,19 @@ _LIMIT_OPTIONS = {
     "max_connections": "refuse networks of more than N connections",
     "max_recursion": "refuse definitions nested deeper than N calls",
     "max_steps": "stop elaborating after N statements",
+    "max_source_bytes": "refuse spec files longer than N bytes",
 }
+
+
+def _limit(text: str) -> int:
+    """A ``--max-...`` value: a whole number of at least 1."""
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -66,6 +79,10 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="aggspec",
         description="A language and compiler for the connectivity of deep networks.",
     )
+    from aggspec import __version__  # the package root, already imported by the time this runs
+
+    parser.add_argument("--version", action="version", version=f"aggspec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     check = commands.add_parser(
         "check",
@@ -163,6 +180,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="one legend label per run (default: each folder's name, or as much of its path as "
         "tells clashing names apart)",
     )
+    for command in commands.choices.values():  # `aggspec compile --debug ...` works too
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 
@@ -290,8 +311,31 @@ def _eval(args: argparse.Namespace) -> None:
 
 def _load(args: argparse.Namespace) -> Spec:
     limits = _limits(args)
-    overrides = [parse_define(text) for text in args.defines]
-    return build_spec(read_source(args.spec), args.spec, overrides, limits)
+    overrides = _overrides(args.defines)
+    return _read(args.spec, overrides, limits)
+
+
+def _read(path: str, overrides: Sequence[Override], limits: Limits) -> Spec:
+    return build_spec(read_source(path, limits.max_source_bytes), source_name(path), overrides, limits)
+
+
+def _overrides(defines: Sequence[str], swept: str | None = None) -> list[Override]:
+    """The ``-D`` overrides; a param given twice (or also swept) is refused, not silently resolved."""
+    overrides = [parse_define(text) for text in defines]
+    seen: dict[str, str] = {}
+    for override in overrides:
+        if override.name in seen:
+            raise AggSpecError(
+                f"-D gives '{override.name}' twice ({seen[override.name]}, then {override.origin}); "
+                "give each param once",
+                filename="<command line>",
+            )
+        if override.name == swept:
+            raise AggSpecError(
+                f"-D {override.origin} sets the param that --sweep varies", filename="<command line>"
+            )
+        seen[override.name] = override.origin
+    return overrides
 
 
 def _compile(args: argparse.Namespace) -> None:
@@ -302,22 +346,40 @@ def _compile(args: argparse.Namespace) -> None:
         raise AggSpecError("--check needs -o FILE", filename="<command line>")
     if args.batch < 1:
         raise AggSpecError(f"--batch must be at least 1, got {args.batch}", filename="<command line>")
+    if args.output is not None:
+        check_output(args.output, "-o")
     spec = _load(args)
     text = emit_source(spec, memory_efficient=args.memory_efficient)
     if args.output is None:
         sys.stdout.write(text)
     else:
-        try:
-            with open(args.output, "w", encoding="utf-8") as handle:
-                handle.write(text)
-        except OSError as exc:
-            raise AggSpecError(f"cannot write file: {exc.strerror}", filename=args.output) from None
+        with writing(args.output), open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(text)
         layers = spec.graph.number_of_nodes() - 1
         print(f"wrote {args.output}: class {class_name(spec.name)}, {layers:,} layers")
     if args.check:
         from aggspec.pytorch.smoke import smoke_test
 
+        _check_fits(spec, args.batch)
         print(smoke_test(args.output, batch=args.batch))
+
+
+def _check_fits(spec: Spec, batch: int) -> None:
+    """Refuse a ``--check`` whose forward and backward pass could not fit in this machine's memory."""
+    from aggspec.analysis.training import training_memory
+
+    need = training_memory(spec.graph, batch).peak
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not every system says
+        return
+    if need > have // 2:
+        raise AggSpecError(
+            f"--check at batch {batch:,} needs about {need / 2**30:,.1f} GiB for a training step "
+            f"(aggspec analyze --training), more than half of this machine's {have / 2**30:,.1f} GiB; "
+            "lower --batch or leave out --check",
+            filename="<command line>",
+        )
 
 
 def _sweep(
@@ -326,8 +388,9 @@ def _sweep(
     """Analyze the spec at ``path`` once per value of the swept param (reading the file once)."""
     from aggspec.analysis.report import analyze
 
-    text = read_source(path)
-    return [(value.value, analyze(build_spec(text, path, [*overrides, value], limits))) for value in values]
+    text = read_source(path, limits.max_source_bytes)
+    name = source_name(path)
+    return [(value.value, analyze(build_spec(text, name, [*overrides, value], limits))) for value in values]
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -339,9 +402,9 @@ def _analyze(args: argparse.Namespace) -> None:
     if args.plot and not args.sweep:
         raise AggSpecError("--plot needs --sweep", filename="<command line>")
     if args.plot:
-        from aggspec.cli.plot import check_plot_path
+        from aggspec.cli.plot import FORMATS
 
-        check_plot_path(args.plot)
+        check_output(args.plot, "--plot", FORMATS)
     if not args.sweep:
         if len(args.specs) > 1:
             raise AggSpecError("several specs can be compared only with --sweep", filename="<command line>")
@@ -367,7 +430,7 @@ def _analyze(args: argparse.Namespace) -> None:
         return
     limits = _limits(args)
     name, values = parse_sweep(args.sweep)
-    overrides = [parse_define(text) for text in args.defines]
+    overrides = _overrides(args.defines, swept=name)
     tables = {path: sweep_table(name, _sweep(path, values, overrides, limits)) for path in args.specs}
     if args.json:
         print(to_json([{"spec": path, **record} for path, records in tables.items() for record in records]))
@@ -376,28 +439,34 @@ def _analyze(args: argparse.Namespace) -> None:
     if args.plot:
         from aggspec.cli.plot import plot_sweep
 
-        plot_sweep(name, tables, args.plot)
+        with writing(args.plot):
+            plot_sweep(name, tables, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)  # stdout may be JSON
 
 
 def _viz(args: argparse.Namespace) -> int:
+    from aggspec.viz.graphviz import FORMATS as DIAGRAM_FORMATS
     from aggspec.viz.graphviz import DotMissing, draw, render
+    from aggspec.viz.matrix import FORMATS as MATRIX_FORMATS
     from aggspec.viz.matrix import matrix_figure
 
-    spec = _load(args)
     if args.compare and not args.matrix:
         raise AggSpecError("--compare needs --matrix", filename="<command line>")
+    check_output(args.output, "-o", MATRIX_FORMATS if args.matrix else DIAGRAM_FORMATS)
+    spec = _load(args)
     if args.matrix:
         specs = [spec]
         if args.compare:
             limits = _limits(args)
-            specs.append(build_spec(read_source(args.compare), args.compare, [], limits))
-        width, height = matrix_figure(specs, args.output)
+            specs.append(_read(args.compare, [], limits))
+        with writing(args.output):
+            width, height = matrix_figure(specs, args.output)
         print(f"wrote {args.output}: {width}x{height}")
         return 0
     dot = draw(spec, args.level, rankdir=args.rankdir, full=args.full)
     try:
-        render(dot, args.output)
+        with writing(args.output):
+            render(dot, args.output)
     except DotMissing as missing:
         print(
             f"aggspec: graphviz's 'dot' program is not installed (apt-get install graphviz, "
@@ -411,22 +480,82 @@ def _viz(args: argparse.Namespace) -> int:
 
 def _plot(args: argparse.Namespace) -> None:
     # matplotlib is imported when drawing, not here: `aggspec check` should not pay for it.
-    from aggspec.cli.curves import check_output, plot_curves, read_runs
+    from aggspec.cli.curves import FORMATS, plot_curves, read_runs
 
-    check_output(args.output)
+    check_output(args.output, "-o", FORMATS)
     runs = read_runs(args.runs, args.labels)
-    plot_curves(runs, args.output)
+    with writing(args.output):
+        plot_curves(runs, args.output)
     print(f"wrote {args.output}: {len(runs)} run{'' if len(runs) == 1 else 's'}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; 0 on success, 2 for the user's mistakes, 1 for aggspec's own bugs."""
     args = _build_parser().parse_args(argv)
+    if sys.stdout is None:  # started with standard output closed (`aggspec check x.agg >&-`)
+        print("aggspec: error: standard output is closed", file=sys.stderr)
+        return 2
+    real = sys.stdout
+    sys.stdout = _CheckedOutput(real)
     try:
-        return _run(args)
+        code = _run(args)
+        sys.stdout.flush()
+        return code
     except BrokenPipeError:  # `aggspec analyze ... | head`: the reader left, which is fine
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, real.fileno())
         return 1
+    except _OutputFailed as failed:
+        print(f"aggspec: error: cannot write to standard output: {failed.reason}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aggspec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # not the user's mistake: a bug, reported as one
+        if args.debug:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"aggspec: internal error: {type(exc).__name__}{': ' + message if message else ''}\n"
+            "This is a bug in aggspec, not a mistake in your spec: please report it with the spec "
+            "and the command line (rerun with --debug to see the traceback).",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        sys.stdout = real
+
+
+class _OutputFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _CheckedOutput:
+    """Standard output whose write errors (a full disk, a closed stream) end the command cleanly."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self.stream.write(text))
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as exc:  # ValueError: I/O on a closed file
+            raise _OutputFailed(getattr(exc, "strerror", None) or str(exc)) from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise _OutputFailed(getattr(exc, "strerror", None) or str(exc)) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 def _run(args: argparse.Namespace) -> int:

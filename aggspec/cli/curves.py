@@ -22,7 +22,7 @@ from typing import Any
 from aggspec.errors import AggSpecError
 from aggspec.span import Span
 
-__all__ = ["METRICS", "Run", "check_output", "default_labels", "plot_curves", "read_run", "read_runs"]
+__all__ = ["METRICS", "Run", "default_labels", "plot_curves", "read_run", "read_runs"]
 
 METRICS = "metrics.jsonl"
 FORMATS = ("png", "svg", "pdf")
@@ -39,21 +39,6 @@ class Run:
     label: str
     epochs: list[int] = field(default_factory=list)
     values: dict[str, list[float]] = field(default_factory=lambda: {key: [] for key in CURVES})
-
-
-def check_output(path: str) -> None:
-    """Refuse, before any work, an output file that cannot be written or has no known format."""
-    extension = os.path.splitext(path)[1].lstrip(".").lower()
-    if extension not in FORMATS:
-        raise AggSpecError(f"-o writes .png, .svg or .pdf files, not {path!r}", filename=_COMMAND_LINE)
-    if os.path.isdir(path):
-        raise AggSpecError(f"cannot write {path!r}: it is a folder", filename=_COMMAND_LINE)
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise AggSpecError(f"cannot write {path!r}: no folder {folder!r}", filename=_COMMAND_LINE)
-    target = path if os.path.exists(path) else folder
-    if not os.access(target, os.W_OK):
-        raise AggSpecError(f"cannot write {path!r}: permission denied", filename=_COMMAND_LINE)
 
 
 def default_labels(paths: Sequence[str]) -> list[str]:

@@ -6,7 +6,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["check_plot_path", "plot_sweep"]
+__all__ = ["FORMATS", "plot_sweep"]
+
+FORMATS = ("png", "svg", "pdf", "jpg", "jpeg")  # what matplotlib writes without extras
 
 _PANELS = (  # (record key, title, whether to use a log scale for it)
     ("params", "parameters", True),
@@ -16,23 +18,6 @@ _PANELS = (  # (record key, title, whether to use a log scale for it)
     ("max_hops", "max hops within a stage", False),
     ("mean_hops", "mean hops within a stage", False),
 )
-
-
-def check_plot_path(path: str | os.PathLike[str]) -> None:
-    """Refuse, before any work, a plot file matplotlib cannot write."""
-    from aggspec.errors import AggSpecError
-
-    extension = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
-    if extension not in ("png", "svg", "pdf", "jpg", "jpeg"):
-        raise AggSpecError(
-            f"--plot writes .png, .svg, .pdf or .jpg files, not {os.fspath(path)!r}",
-            filename="<command line>",
-        )
-    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-    if not os.path.isdir(folder):
-        raise AggSpecError(
-            f"cannot write {os.fspath(path)!r}: no folder {folder!r}", filename="<command line>"
-        )
 
 
 def plot_sweep(

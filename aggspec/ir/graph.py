@@ -119,13 +119,25 @@ class Limits:
     ``max_layers`` bounds the IR's nodes (op applications and merges),
     ``max_connections`` its edges, ``max_recursion`` nested definition calls
     and ``max_steps`` the statements elaboration may run (loops that build
-    nothing still take time).
+    nothing still take time); ``max_source_bytes`` the spec text itself,
+    checked as it is read, so that a file that never ends is not read into
+    memory.
     """
 
     max_layers: int = 100_000
     max_connections: int = 10_000_000
     max_recursion: int = 64
     max_steps: int = 2_000_000
+    max_source_bytes: int = 16 * 2**20  # a spec file (or standard input) read at most this far
+
+    def __post_init__(self) -> None:
+        # A limit of zero or less would refuse everything or nothing: it is always a mistake.
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"Limits.{name} must be an int, got {type(value).__name__} {value!r}")
+            if value < 1:
+                raise ValueError(f"Limits.{name} must be at least 1, got {value}")
 
 
 @dataclass(frozen=True)

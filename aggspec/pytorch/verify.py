@@ -33,8 +33,8 @@ class LoweringError(RuntimeError):
     """The compiled program disagrees with the IR: a bug in a registry entry or a pass, not in the spec.
 
     The message still names the IR node and its ``.agg`` location, so the
-    bug can be found from the spec that showed it; the CLI shows it with its
-    traceback, as every internal error.
+    bug can be found from the spec that showed it; the CLI reports it as every
+    internal error (a bug to report, exit 1; ``--debug`` shows the traceback).
     """
 
 

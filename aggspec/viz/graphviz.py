@@ -39,7 +39,10 @@ from aggspec.ir.ops import FAMILY_COLOURS, OPS, family_colour
 from aggspec.ir.shapes import format_shape
 from aggspec.spec import Spec
 
-__all__ = ["COLOURS", "LEVELS", "DotMissing", "draw", "render"]
+__all__ = ["COLOURS", "FORMATS", "LEVELS", "DotMissing", "draw", "render"]
+
+# What `render` writes, by extension: dot's own output formats, or the DOT source itself.
+FORMATS = ("svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps", "dot", "gv")
 
 LEVELS = ("layer", "stage", "op")
 

@@ -10,7 +10,9 @@ import numpy as np
 from aggspec.ir import StageInfo
 from aggspec.spec import Spec
 
-__all__ = ["connectivity_matrix", "matrix_figure"]
+__all__ = ["FORMATS", "connectivity_matrix", "matrix_figure"]
+
+FORMATS = ("png", "svg", "pdf", "jpg", "jpeg")  # what matplotlib writes here (jpg through pillow)
 
 
 def connectivity_matrix(stage: StageInfo) -> np.ndarray:

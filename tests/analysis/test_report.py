@@ -101,7 +101,10 @@ def test_sweep_with_list_values(capsys) -> None:
         (["--plot", "x.png"], "--plot needs --sweep"),
         (["--sweep", "depth=4.5"], "parameter 'depth' takes int, got float 4.5"),
         (["--sweep", "dpeth=40"], "unknown parameter 'dpeth'"),
-        (["--sweep", "depth=40,52", "--plot", "x.foo"], "--plot writes .png, .svg, .pdf or .jpg files"),
+        (
+            ["--sweep", "depth=40,52", "--plot", "x.foo"],
+            "--plot writes .png, .svg, .pdf, .jpg or .jpeg files",
+        ),
         (["--sweep", "depth=40,52", "--plot", "/nonexistent/x.png"], "no folder"),
         ([str(EXAMPLES / "plain.agg")], "several specs can be compared only with --sweep"),
     ],

@@ -68,13 +68,25 @@ def test_limits_are_configurable(capsys) -> None:
     assert code == 2 and "more than 100 layers" in err
 
 
-def test_internal_errors_are_not_disguised(monkeypatch) -> None:
+def test_internal_errors_are_not_disguised(monkeypatch, capsys) -> None:
     def broken(*args, **kwargs):
-        raise RuntimeError("a bug in aggspec")
+        raise RuntimeError("a bug in aggspec\nsecond line")
 
     monkeypatch.setattr(commands, "build_spec", broken)
+    code, out, err = run(capsys, "check", str(EXAMPLES / "plain.agg"))
+    assert code == 1 and out == ""
+    assert err.splitlines()[0] == "aggspec: internal error: RuntimeError: a bug in aggspec"
+    assert (
+        "This is a bug in aggspec" in err
+        and "--debug" in err
+        and "error:" not in err.replace("internal error:", "")
+    )
+    with pytest.raises(
+        RuntimeError, match="a bug in aggspec"
+    ):  # --debug: the traceback, anywhere on the line
+        cli.main(["check", str(EXAMPLES / "plain.agg"), "--debug"])
     with pytest.raises(RuntimeError, match="a bug in aggspec"):
-        cli.main(["check", str(EXAMPLES / "plain.agg")])
+        cli.main(["--debug", "check", str(EXAMPLES / "plain.agg")])
 
 
 @pytest.mark.slow

@@ -225,8 +225,8 @@ def test_metrics_not_text(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("output", "message"),
     [
-        ("curves.gif", "-o writes .png, .svg or .pdf files, not "),
-        ("curves", "-o writes .png, .svg or .pdf files, not "),
+        ("curves.gif", "-o writes .png, .svg or .pdf files; "),
+        ("curves", "has no extension"),
         ("no/such/folder/curves.png", "cannot write "),
         ("taken.png", "it is a folder"),
     ],
