@@ -57,7 +57,7 @@ def build_spec(
             f"the spec is longer than {max_bytes:,} bytes (raise the limit with --max-source-bytes)",
             filename=filename,
         )
-    module = parse(text, filename)
+    module = parse(text, filename, max_nesting=(limits or Limits()).max_nesting)
     return Spec(elaborate(module, overrides, limits=limits), module)
 
 

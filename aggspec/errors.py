@@ -92,7 +92,25 @@ def _diagnostic(filename: str, source: str | None, span: Span | None, severity: 
     if not 1 <= span.line <= len(lines):
         return header
     text = lines[span.line - 1].rstrip("\r")
+    if len(text) > _LONGEST_LINE:  # a generated or adversarial line: show the part around the caret
+        text, span = _window(text, span)
     return f"{header}\n{text}\n{caret_line(text, span)}"
+
+
+_LONGEST_LINE = 160
+_CONTEXT = 60  # characters shown on each side of the caret in a long line
+
+
+def _window(text: str, span: Span) -> tuple[str, Span]:
+    """``text`` cut to the characters around ``span`` (marked with ...), and the span within the cut."""
+    start = max(span.col - 1 - _CONTEXT, 0)
+    end = min(span.col - 1 + _CONTEXT, len(text))
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if end < len(text) else ""
+    col = span.col - start + len(prefix)
+    width = span.end_col - span.col if span.end_line == span.line else 1
+    width = max(min(width, end - (span.col - 1)), 1)
+    return prefix + text[start:end] + suffix, Span(span.line, col, span.line, col + width)
 
 
 def caret_line(text: str, span: Span) -> str:

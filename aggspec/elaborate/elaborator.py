@@ -95,8 +95,10 @@ class Elaborator:
                 )
             else:
                 network = decl
-        if network is None:
-            raise AggSpecError("no network declared (add 'network Name(input CxHxW) { ... }')")
+        if network is None:  # pointed just after the last text, where one would go
+            lines = self.module.source.rstrip().split("\n")
+            end = Span(len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
+            raise AggSpecError("no network declared (add 'network Name(input CxHxW) { ... }')", end)
         return self._network(network)
 
     def _define_global(self, decl: s.Param | s.Let, overrides: Mapping[str, Override]) -> None:

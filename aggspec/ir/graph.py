@@ -81,13 +81,14 @@ every graph it returns.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from aggspec.errors import AggSpecError
-from aggspec.ir.shapes import Shape
+from aggspec.ir.shapes import Shape, format_shape
 from aggspec.span import Span
 
 if TYPE_CHECKING:
@@ -119,16 +120,22 @@ class Limits:
     ``max_layers`` bounds the IR's nodes (op applications and merges),
     ``max_connections`` its edges, ``max_recursion`` nested definition calls
     and ``max_steps`` the statements elaboration may run (loops that build
-    nothing still take time); ``max_source_bytes`` the spec text itself,
-    checked as it is read, so that a file that never ends is not read into
-    memory.
+    nothing still take time); ``max_nesting`` the depth of the parse tree;
+    ``max_source_bytes`` the spec text itself, checked as it is read, so
+    that a file that never ends is not read into memory;
+    ``max_tensor_elements`` each value's size per sample and
+    ``max_parameters`` the network's weights, so that a huge kernel or
+    channel count fails here, located, rather than inside PyTorch.
     """
 
     max_layers: int = 100_000
     max_connections: int = 10_000_000
     max_recursion: int = 64
     max_steps: int = 2_000_000
+    max_nesting: int = 1000  # parse-tree depth (aggspec.lang.parser.MAX_NESTING, which a test keeps equal)
     max_source_bytes: int = 16 * 2**20  # a spec file (or standard input) read at most this far
+    max_tensor_elements: int = 2**31 - 1  # one value's C x H x W, per sample (oneDNN's int32 indexing)
+    max_parameters: int = 2**32  # the whole network's (16 GiB of fp32 weights)
 
     def __post_init__(self) -> None:
         # A limit of zero or less would refuse everything or nothing: it is always a mistake.
@@ -185,6 +192,7 @@ class IRBuilder:
         self.limits = limits
         self.layers = 0
         self.connections = 0  # counted here: networkx's number_of_edges() walks every node
+        self.parameters = 0
 
     def reserve(self, layers: int, span: Span) -> None:
         """Fail early if ``layers`` more nodes would exceed the limit."""
@@ -227,6 +235,7 @@ class IRBuilder:
             self.reserve(1, span)
             self.layers += 1
         self.check_connections(len(inputs), span)
+        self._check_size(kind, op, shape, args or {}, inputs, span)
         self.graph.add_node(
             node_id,
             kind=kind,
@@ -245,6 +254,42 @@ class IRBuilder:
             self.graph.add_edge(source, node_id, index=index)
         self.connections += len(inputs)
         return node_id
+
+    def _check_size(
+        self, kind: str, op: str, shape: Shape, args: dict[str, Any], inputs: tuple[str, ...], span: Span
+    ) -> None:
+        """Refuse a value or a weight too large for PyTorch before anything is allocated."""
+        from aggspec.ir.merges import MERGES  # the registries, which never import this module
+        from aggspec.ir.ops import OPS
+
+        elements = math.prod(shape)
+        limit = self.limits.max_tensor_elements
+        if elements > limit:
+            made = "the input has" if kind == "input" else f"{op} would produce"
+            raise _size_error(
+                f"{made} {format_shape(shape)} = {elements:,} values per sample",
+                limit,
+                "--max-tensor-elements",
+                span,
+            )
+        if kind == "op":
+            params = OPS[op].count_params(self.graph.nodes[inputs[0]]["shape"], args)
+        elif kind == "merge":
+            params = MERGES[op].count_params(len(inputs))
+        else:
+            return
+        self.parameters += params
+        if self.parameters > self.limits.max_parameters:
+            raise _size_error(
+                f"the network would have {self.parameters:,} parameters with this {op}",
+                self.limits.max_parameters,
+                "--max-parameters",
+                span,
+            )
+
+
+def _size_error(what: str, limit: int, flag: str, span: Span) -> AggSpecError:
+    return AggSpecError(f"{what}, more than the limit of {limit:,} (raise it with {flag})", span)
 
 
 def inputs_of(graph: nx.MultiDiGraph, node: str) -> list[str]:

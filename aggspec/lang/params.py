@@ -9,12 +9,15 @@ where the default is a float).
 
 from __future__ import annotations
 
+import math
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aggspec.errors import AggSpecError
 from aggspec.lang import syntax as s
+from aggspec.lang.expressions import MAX_INT, MAX_LIST
 from aggspec.values import show_value, type_name
 
 __all__ = ["TYPE_NAMES", "Override", "check_override", "from_python", "parse_define", "parse_sweep"]
@@ -90,21 +93,55 @@ def _literal(expr: s.Expr, text: str) -> Any:
 
 
 def from_python(name: str, value: Any) -> Override:
-    """An override passed as a Python keyword argument."""
-    origin = f"{name}={value!r}"
+    """An override passed as a Python keyword argument, held to the bounds of ``-D`` and literals."""
+    origin = f"{name}={reprlib.repr(value)}"  # bounded: the value may be huge or deeply nested
     return Override(name, _from_python(value, origin), origin, "<arguments>")
 
 
 def _from_python(value: Any, origin: str) -> Any:
-    if isinstance(value, (bool, int, float, str)):
+    """The .agg value of a Python value, converted without recursion (a list may nest arbitrarily)."""
+    lists: list[list[Any]] = []  # finished children of each open list
+    pending: list[tuple[Any, int]] = [(value, 0)]  # (value, depth); a marker closes a list
+    result: list[Any] = []
+    count = 0
+    while pending:
+        item, depth = pending.pop()
+        if item is _CLOSE:
+            done = tuple(lists.pop())
+            (lists[-1] if lists else result).append(done)
+            continue
+        count += 1
+        if count > MAX_LIST or depth > _MAX_DEPTH:
+            raise _bad(origin, f"has more than {MAX_LIST:,} elements or nests deeper than {_MAX_DEPTH}")
+        if isinstance(item, (list, tuple)):
+            lists.append([])
+            pending.append((_CLOSE, depth))
+            pending.extend((child, depth + 1) for child in reversed(item))
+            continue
+        (lists[-1] if lists else result).append(_scalar(item, origin))
+    return result[0]
+
+
+_CLOSE = object()
+_MAX_DEPTH = 1000  # as deep as a spec may nest (parser.MAX_NESTING)
+
+
+def _scalar(value: Any, origin: str) -> Any:
+    if isinstance(value, (bool, str)):
         return value
-    if isinstance(value, (list, tuple)):
-        return tuple(_from_python(v, origin) for v in value)
-    raise AggSpecError(
-        f"parameter value {origin} is a {type(value).__name__}; use an int, float, bool, "
-        "str or a list of those",
-        filename="<arguments>",
-    )
+    if isinstance(value, int):
+        if abs(value) > MAX_INT:
+            raise _bad(origin, f"holds an integer beyond the limit of {MAX_INT:,}")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _bad(origin, f"holds {value}, which is not a finite number")
+        return value
+    raise _bad(origin, f"holds a {type(value).__name__}; use an int, float, bool, str or a list of those")
+
+
+def _bad(origin: str, reason: str) -> AggSpecError:
+    return AggSpecError(f"parameter value {origin} {reason}", filename="<arguments>")
 
 
 def accepted_types(param: s.Param, default: Any) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import PatternStr
 
@@ -21,6 +21,7 @@ from aggspec.errors import AggSpecError, deep_recursion
 from aggspec.lang import syntax as s
 from aggspec.lang.expressions import MAX_INT
 from aggspec.lang.grammar import grammar_text
+from aggspec.span import Span
 
 __all__ = ["CONTEXT_NAMES", "RESERVED_WORDS", "parse", "parse_override"]
 
@@ -152,26 +153,36 @@ def _lark() -> Lark:
     )
 
 
-def parse(text: str, filename: str = "<string>") -> s.Module:
+# How deep a parse tree may nest (``Limits.max_nesting``): every bracket, block,
+# unary operator and chained binary operator is a level. Deeper input fails at
+# the place it passes the limit, before the recursive passes over the tree.
+MAX_NESTING = 1000
+
+
+def parse(text: str, filename: str = "<string>", *, max_nesting: int = MAX_NESTING) -> s.Module:
     """Parse ``.agg`` source into a ``syntax.Module``.
 
     Raises ``AggSpecError`` (with filename, line and column) on any syntax error.
     """
-    declarations = _parse(text, filename, "start")
+    declarations = _parse(text, filename, "start", max_nesting)
     return s.Module(declarations=tuple(declarations), filename=filename, source=text)
 
 
-def parse_override(text: str, filename: str = "<command line>") -> tuple[s.Name, s.Expr]:
+def parse_override(
+    text: str, filename: str = "<command line>", *, max_nesting: int = MAX_NESTING
+) -> tuple[s.Name, s.Expr]:
     """Parse ``name=value`` (a ``-D`` argument) into the name and the value's expression."""
-    name, expr = _parse(text, filename, "override")
+    name, expr = _parse(text, filename, "override", max_nesting)
     return name, expr
 
 
-def _parse(text: str, filename: str, start: str) -> Any:
+def _parse(text: str, filename: str, start: str, max_nesting: int) -> Any:
+    what = "the file" if start == "start" else "the value"
     try:
-        with deep_recursion("the file"):
+        with deep_recursion(what):
             try:
-                tree = _lark().parse(text, start=start)
+                tree = _lark().parse(text, start=start)  # LALR: a loop, however deep the input
+                _check_depth(tree, max_nesting, what)
                 return _ToSyntax().transform(tree)
             except VisitError as exc:  # the transformer wraps what its methods raise
                 if isinstance(exc.orig_exc, (AggSpecError, RecursionError)):
@@ -181,6 +192,32 @@ def _parse(text: str, filename: str, start: str) -> Any:
         raise _translate(exc, text).located(filename, text) from None
     except AggSpecError as exc:
         raise exc.located(filename, text) from None
+
+
+def _check_depth(tree: Tree[Token], limit: int, what: str) -> None:
+    """Refuse a tree deeper than ``limit``, at the first place it gets that deep (without recursion)."""
+    stack: list[tuple[Tree[Token] | Token, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        if depth > limit:
+            raise AggSpecError(
+                f"{what} nests more than {limit:,} levels deep here (brackets, blocks and chained "
+                "operators each add one; raise the limit with --max-nesting)",
+                _first_span(node),
+            )
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+
+
+def _first_span(node: Tree[Token]) -> Span | None:
+    meta = node.meta
+    if not getattr(meta, "empty", True):
+        return Span(meta.line, meta.column, meta.line, meta.column + 1)
+    for token in node.scan_values(lambda value: isinstance(value, Token)):
+        if token.line is not None and token.column is not None:
+            return Span(token.line, token.column, token.line, token.column + 1)
+    return None
 
 
 # ---------------------------------------------------------------- error translation
