@@ -4,6 +4,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis profiles (pick one with --hypothesis-profile): "ci", the default, keeps
+# every property test to a few seconds; "long" is the fuzzing run on demand
+# (`pytest -m fuzz --hypothesis-profile=long`: 50,000 cases per fuzz test).
+settings.register_profile("ci", max_examples=200)
+settings.register_profile("long", max_examples=50_000)
+settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -27,7 +27,9 @@ from ..conftest import EXAMPLES, example_paths
 
 def stage_of(take: str, L: int):
     # merge sum: the connections are the point, and concatenation would grow past any tensor limit
-    (stage,) = aggspec.loads(f"network T(input 4x8x8) {{ stage {L} * relu {{ take {take}; merge sum }} }}").stages
+    (stage,) = aggspec.loads(
+        f"network T(input 4x8x8) {{ stage {L} * relu {{ take {take}; merge sum }} }}"
+    ).stages
     return stage
 
 
