@@ -167,3 +167,15 @@ def test_check_of_a_network_without_parameters_and_odd_paths(tmp_path, capsys) -
     assert "input (1, 3, 32, 32)" in capsys.readouterr().out
     assert cli.main(["compile", str(EXAMPLES / "plain.agg"), "-o", str(out), "--check", "--batch", "0"]) == 2
     assert "--batch must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["a\u2028import os\u2029b.agg", "x\rimport os\r.agg", "it's \"quoted\" \\ and\ttabbed.agg", "ünïcødé/пример.agg"],
+)
+def test_filenames_reach_the_file_only_through_repr(tmp_path, filename: str) -> None:
+    spec = aggspec.loads("network N(input 3x8x8) { conv(4, 3) relu }", filename=filename)
+    source = emit_source(spec)
+    assert top_level_shape(source).count("Assign") == 2  # SOURCE and PARAMS, nothing injected
+    module = import_model_file(write(tmp_path, spec))
+    assert module.SOURCE == filename
