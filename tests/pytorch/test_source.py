@@ -171,7 +171,12 @@ def test_check_of_a_network_without_parameters_and_odd_paths(tmp_path, capsys) -
 
 @pytest.mark.parametrize(
     "filename",
-    ["a\u2028import os\u2029b.agg", "x\rimport os\r.agg", "it's \"quoted\" \\ and\ttabbed.agg", "ünïcødé/пример.agg"],
+    [
+        "a\u2028import os\u2029b.agg",
+        "x\rimport os\r.agg",
+        'it\'s "quoted" \\ and\ttabbed.agg',
+        "ünïcødé/пример.agg",
+    ],
 )
 def test_filenames_reach_the_file_only_through_repr(tmp_path, filename: str) -> None:
     spec = aggspec.loads("network N(input 3x8x8) { conv(4, 3) relu }", filename=filename)
