@@ -55,6 +55,7 @@ _LIMIT_OPTIONS = {
     "max_connections": "refuse networks of more than N connections",
     "max_recursion": "refuse definitions nested deeper than N calls",
     "max_steps": "stop elaborating after N statements",
+    "max_work": "stop evaluating expressions after N steps of work (list elements count one each)",
     "max_nesting": "refuse specs nested deeper than N levels (brackets, blocks, chained operators)",
     "max_source_bytes": "refuse spec files longer than N bytes",
     "max_tensor_elements": "refuse values of more than N elements per sample (C x H x W)",

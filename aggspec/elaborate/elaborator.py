@@ -40,7 +40,7 @@ from aggspec.ir import IRBuilder, Limits, StageInfo, verify
 from aggspec.ir.ops import OPS
 from aggspec.ir.shapes import Shape
 from aggspec.lang import syntax as s
-from aggspec.lang.expressions import Env, evaluate
+from aggspec.lang.expressions import Env, Work, evaluate
 from aggspec.lang.params import Override, check_default, check_override, check_type_names, unknown_overrides
 from aggspec.span import Span
 from aggspec.values import show_value, type_name
@@ -69,7 +69,7 @@ class Elaborator:
         self.module = module
         self.limits = limits
         self.builder = IRBuilder(limits)
-        self.globals = Env()
+        self.globals = Env(work=Work(limits.max_work))
         self.params: dict[str, Any] = {}
         self.defs: dict[str, s.Def] = {}
         self.stages: list[StageInfo] = []

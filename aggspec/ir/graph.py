@@ -120,7 +120,8 @@ class Limits:
     ``max_layers`` bounds the IR's nodes (op applications and merges),
     ``max_connections`` its edges, ``max_recursion`` nested definition calls
     and ``max_steps`` the statements elaboration may run (loops that build
-    nothing still take time); ``max_nesting`` the depth of the parse tree;
+    nothing still take time); ``max_work`` the expressions' own work
+    (``aggspec.lang.expressions.Work``); ``max_nesting`` the depth of the parse tree;
     ``max_source_bytes`` the spec text itself, checked as it is read, so
     that a file that never ends is not read into memory;
     ``max_tensor_elements`` each value's size per sample and
@@ -132,6 +133,7 @@ class Limits:
     max_connections: int = 10_000_000
     max_recursion: int = 64
     max_steps: int = 2_000_000
+    max_work: int = 10_000_000  # expression work: nodes evaluated plus list elements made or read
     max_nesting: int = 1000  # parse-tree depth (aggspec.lang.parser.MAX_NESTING, which a test keeps equal)
     max_source_bytes: int = 16 * 2**20  # a spec file (or standard input) read at most this far
     max_tensor_elements: int = 2**31 - 1  # one value's C x H x W, per sample (oneDNN's int32 indexing)

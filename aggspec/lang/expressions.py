@@ -18,24 +18,51 @@ from aggspec.errors import AggSpecError
 from aggspec.lang import syntax as s
 from aggspec.values import show_value, type_name
 
-__all__ = ["FUNCTIONS", "MAX_INT", "MAX_LIST", "Env", "evaluate", "source_text"]
+__all__ = ["FUNCTIONS", "MAX_INT", "MAX_LIST", "MAX_VALUES", "Env", "Work", "evaluate", "source_text"]
 
 Value = Any  # int | float | bool | str | tuple[Value, ...]
 
 MAX_INT = 2**63 - 1
 MAX_LIST = 1_000_000
+MAX_VALUES = 10_000_000  # the elements of one value, nested lists included
 
 
 class ExprError(Exception):
     """An evaluation failure; the caller attaches the span."""
 
 
-class Env:
-    """Lexical scope: a frame of names over a parent frame."""
+class Work:
+    """A budget of expression work, shared by every scope of one elaboration.
 
-    def __init__(self, values: dict[str, Value] | None = None, parent: Env | None = None) -> None:
+    Each expression node evaluated costs one unit and each list value made or
+    compared costs one per element it holds (nested lists count every
+    element), so no expression, however small its text, can run unbounded:
+    ``[range(10**6)] * 10**6 == ...`` or a costly ``where`` condition asked of
+    every pair fail at the expression that passes the budget.
+    """
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def message(self) -> str:
+        return (
+            f"the spec's expressions need more than {self.limit:,} steps of work (large lists, "
+            "loops over them, or a costly where condition; raise the limit with --max-work)"
+        )
+
+
+class Env:
+    """Lexical scope: a frame of names over a parent frame, and the work budget they share."""
+
+    def __init__(
+        self, values: dict[str, Value] | None = None, parent: Env | None = None, *, work: Work | None = None
+    ) -> None:
         self.values: dict[str, Value] = dict(values or {})
         self.parent = parent
+        self.work: Work | None = parent.work if parent is not None else work
 
     def lookup(self, name: str) -> Value:
         env: Env | None = self
@@ -278,6 +305,11 @@ def evaluate(expr: s.Expr, env: Env) -> Value:
 
 
 def _eval(expr: s.Expr, env: Env) -> Value:
+    work = env.work
+    if work is not None:
+        work.left -= 1
+        if work.left < 0:
+            raise AggSpecError(work.message(), expr.span)
     if isinstance(expr, s.Literal):
         return expr.value
     if isinstance(expr, s.Name):
@@ -286,7 +318,11 @@ def _eval(expr: s.Expr, env: Env) -> Value:
         except KeyError:
             raise AggSpecError(_unknown_name(expr.id, env), expr.span) from None
     if isinstance(expr, (s.ListExpr, s.TupleExpr)):
-        return tuple(_eval(item, env) for item in expr.items)
+        items = tuple(_eval(item, env) for item in expr.items)
+        try:
+            return _charged(items, env)
+        except ExprError as exc:
+            raise AggSpecError(str(exc), expr.span) from None
     if isinstance(expr, s.UnaryOp):
         operand = _eval(expr.operand, env)
         try:
@@ -320,7 +356,9 @@ def _eval_binary(expr: s.BinaryOp, env: Env) -> Value:
             right = _eval(expr.right, env)
             return _truth(right, f"right operand of '{expr.op}'")
         right = _eval(expr.right, env)
-        return _small(_BINARY[expr.op](left, right))
+        if expr.op in ("==", "!=") and isinstance(left, tuple) and isinstance(right, tuple):
+            _spend(env, min(_weight(left), _weight(right)))  # comparing walks both
+        return _charged(_small(_BINARY[expr.op](left, right)), env)
     except ExprError as exc:
         raise AggSpecError(str(exc), expr.span) from None
     except OverflowError:
@@ -358,11 +396,45 @@ def _eval_call(expr: s.FuncCall, env: Env) -> Value:
             expr.span,
         )
     try:
-        return _small(function.apply(args))
+        for arg in args:
+            if isinstance(arg, tuple):
+                _spend(env, len(arg))  # sum, min, max, len read their list
+        return _charged(_small(function.apply(args)), env)
     except ExprError as exc:
         raise AggSpecError(str(exc), expr.span) from None
     except OverflowError:
         raise AggSpecError("numeric result is too large", expr.span) from None
+
+
+def _weight(value: Value) -> int:
+    """Elements in ``value`` counting nested lists' (shared ones each time), up to MAX_VALUES + 1."""
+    total, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            total += len(item)
+            if total > MAX_VALUES:
+                return total
+            stack.extend(child for child in item if isinstance(child, tuple))
+    return total
+
+
+def _spend(env: Env, units: int) -> None:
+    work = env.work
+    if work is not None:
+        work.left -= units
+        if work.left < 0:
+            raise ExprError(work.message())
+
+
+def _charged(value: Value, env: Env) -> Value:
+    """A list result, checked for its nested size and paid for."""
+    if isinstance(value, tuple) and value:
+        weight = _weight(value)
+        if weight > MAX_VALUES:
+            raise ExprError(f"result holds more than {MAX_VALUES:,} values, nested lists included")
+        _spend(env, weight)
+    return value
 
 
 def _unknown_name(name: str, env: Env) -> str:

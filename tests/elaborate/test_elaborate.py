@@ -270,8 +270,26 @@ def test_deeply_nested_definitions_within_the_limit() -> None:
     assert loads(text).output_shape == (3, 8, 8)
 
 
-def test_shared_giant_lists_are_summarised_not_expanded() -> None:
+def test_large_lists_are_summarised_and_giant_ones_refused() -> None:
     from aggspec.cli.summary import summarize
 
-    spec = loads("param p = [[0] * 1000000] * 1000000\nnetwork N(input 3x8x8) { relu }")
-    assert "... 999992 more" in summarize(spec)
+    spec = loads("param p = [[0] * 1000] * 1000\nnetwork N(input 3x8x8) { relu }")
+    assert "... 992 more" in summarize(spec)
+    # a million references to one million-element list: 10**12 values to compare or print
+    with pytest.raises(AggSpecError, match="more than 10,000,000 values") as caught:
+        loads("param p = [[0] * 1000000] * 1000000\nnetwork N(input 3x8x8) { relu }")
+    assert (caught.value.line, caught.value.col) == (1, 11)
+
+
+def test_a_costly_where_condition_runs_out_of_work_quickly() -> None:
+    import time
+
+    text = (
+        "network N(input 3x8x8) { stage 1000 * relu "
+        "{ take where sum(range(100000)) > 0 and l - j == 1; merge sum } }"
+    )
+    start = time.monotonic()
+    with pytest.raises(AggSpecError, match="steps of work"):
+        loads(text)
+    assert time.monotonic() - start < 30  # a bound on a hang, not a timing: it once ran for minutes
+    assert loads(text.replace("100000", "10"), limits=Limits(max_work=10**9)).stages[0].length == 1000

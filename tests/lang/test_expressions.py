@@ -120,3 +120,23 @@ def test_round_halves_up() -> None:
 def test_ranges_near_the_integer_limit() -> None:
     with pytest.raises(AggSpecError, match="more than the limit"):
         value_of("range(-9223372036854775807, 9223372036854775807)")
+
+
+def test_the_work_budget_stops_an_expression_where_it_runs_out() -> None:
+    from aggspec.lang.expressions import Work
+
+    (let,) = parse("let x = sum(range(1000)) + sum(range(1000))").declarations
+    assert isinstance(let, s.Let)
+    assert evaluate(let.value, Env(work=Work(10_000))) == 2 * 499_500
+    with pytest.raises(AggSpecError, match="more than 3,000 steps of work") as caught:
+        evaluate(let.value, Env(work=Work(3_000)))  # each sum: a 1,000-element range made, then read
+    assert caught.value.col > len("let x = sum(range(1000)) + ")  # the second one ran out
+
+
+def test_comparing_giant_lists_costs_what_it_walks() -> None:
+    from aggspec.lang.expressions import Work
+
+    (let,) = parse("let x = [range(100000)] * 50 == [range(100000)] * 50").declarations
+    assert isinstance(let, s.Let)
+    with pytest.raises(AggSpecError, match="steps of work"):
+        evaluate(let.value, Env(work=Work(10_000_000)))
