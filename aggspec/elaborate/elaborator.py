@@ -210,12 +210,7 @@ class Elaborator:
         return value
 
     def _step(self, step: s.Step, value: Value, context: Context) -> Value:
-        self.steps += 1
-        if self.steps > self.limits.max_steps:
-            raise AggSpecError(
-                f"elaboration runs more than {self.limits.max_steps:,} steps (a loop that never ends?)",
-                step.span,
-            )
+        self._count_step(step.span)
         if isinstance(step, s.Let):
             context.env.values[step.name.id] = evaluate(step.value, context.env)
             return value
@@ -233,6 +228,13 @@ class Elaborator:
             return merging.residual(self, step, value, context)
         return graphs.graph(self, step, value, context)
 
+    def _count_step(self, span: Span) -> None:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise AggSpecError(
+                f"elaboration runs more than {self.limits.max_steps:,} steps (a loop that never ends?)", span
+            )
+
     def _for(self, step: s.For, value: Value, context: Context) -> Value:
         items = evaluate(step.iterable, context.env)
         if not isinstance(items, tuple):
@@ -241,6 +243,9 @@ class Elaborator:
                 step.iterable.span,
             )
         for item in items:
+            self._count_step(step.span)  # an iteration whose body builds nothing still costs time
+            if not step.body.steps and not step.destructure:
+                continue  # nothing to bind or run: only the count
             if step.destructure:
                 if not isinstance(item, tuple) or len(item) != len(step.targets):
                     raise AggSpecError(

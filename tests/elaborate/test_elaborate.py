@@ -293,3 +293,12 @@ def test_a_costly_where_condition_runs_out_of_work_quickly() -> None:
         loads(text)
     assert time.monotonic() - start < 30  # a bound on a hang, not a timing: it once ran for minutes
     assert loads(text.replace("100000", "10"), limits=Limits(max_work=10**9)).stages[0].length == 1000
+
+
+def test_iterations_that_build_nothing_count_as_steps() -> None:
+    text = "network N(input 3x8x8) { for i in range(1000000) { for k in range(1000000) { } } relu }"
+    with pytest.raises(AggSpecError, match="more than 2,000,000 steps") as caught:
+        loads(text)  # once an hour of empty iterations
+    assert (caught.value.line, caught.value.col) == (1, text.index("for k") + 1)
+    with pytest.raises(AggSpecError, match="more than 10 steps"):
+        loads("network N(input 3x8x8) { for i in range(11) { } relu }", limits=Limits(max_steps=10))
