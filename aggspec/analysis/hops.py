@@ -3,7 +3,7 @@
 A stage's layer graph has the outputs 0..L as nodes and an edge j -> l for
 each output j that layer l takes. ``stage_hops`` summarises the shortest paths
 i -> j over all pairs i < j: by the proven closed form a take rule declares
-(``TakeRule.closed_form_hops``: chain, dense, base-2 exponential), by
+(``TakeRule.closed_form_hops``: chain, dense, exponential, offsets with 1), by
 breadth-first search in C (scipy) for the rest. Pure functions of a
 ``StageInfo``.
 """
@@ -71,7 +71,7 @@ def closed_form_hops(stage: StageInfo) -> HopsOfGap | None:
     stage : StageInfo
         The stage; its ``take_rule`` is asked, never its display string, so a
         ``where`` condition that happens to select the exponential connections
-        gets no closed form, and neither does ``exponential(base=3)``.
+        gets no closed form.
 
     Returns
     -------
@@ -96,8 +96,9 @@ def stage_hops(stage: StageInfo, closed_form: bool = True) -> HopStats:
         The stage to measure.
     closed_form : bool
         Use the take rule's closed form when it declares one
-        (``TakeRule.closed_form_hops``: ``chain``, ``dense`` and base-2
-        ``exponential``), which takes O(L). Otherwise, or when False:
+        (``TakeRule.closed_form_hops``: ``chain``, ``dense``,
+        ``exponential`` of any base, and ``offsets`` that include 1), which
+        takes O(L) (O(L x offsets) for offsets). Otherwise, or when False:
         breadth-first search from every output, in C (scipy), a block of
         sources at a time so a 10,000-layer stage needs no 10,000 x 10,000
         matrix. Both give equal results (the tests check).

@@ -31,6 +31,7 @@ analysis then uses instead of a search.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
@@ -180,11 +181,12 @@ class Exponential:
     def describe(self) -> str:
         return "exponential" if self.base == 2 else f"exponential(base={self.base})"
 
-    def closed_form_hops(self) -> HopsOfGap | None:
-        # Base 2: the edges are j -> j + 2^k (within the stage), and the fewest
-        # powers of two that sum to d number popcount(d), as two equal powers
-        # can always merge into one. Other bases are searched.
-        return int.bit_count if self.base == 2 else None
+    def closed_form_hops(self) -> HopsOfGap:
+        # The edges are j -> j + b^k (within the stage), so the fewest hops over
+        # a gap d are the fewest powers of b summing to d: the digit sum of d in
+        # base b, as b equal powers can always merge into one (for b = 2,
+        # popcount(d)).
+        return int.bit_count if self.base == 2 else functools.partial(_digit_sum, base=self.base)
 
 
 @dataclass(frozen=True)
@@ -211,8 +213,13 @@ class Offsets:
     def describe(self) -> str:
         return f"offsets({', '.join(map(str, self.offsets))})"
 
-    def closed_form_hops(self) -> None:
-        return None
+    def closed_form_hops(self) -> HopsOfGap | None:
+        # The edges are j -> j + o for every offset o (within the stage), the
+        # same from every output, so the fewest hops over a gap d are the fewest
+        # offsets summing to d: a coin-change table, O(d x offsets). Without
+        # offset 1 some gaps cannot be crossed at all (and layer 1 takes
+        # nothing, which elaboration refuses): searched then.
+        return _FewestSummands(self.offsets) if 1 in self.offsets else None
 
 
 @dataclass(frozen=True)
@@ -316,6 +323,28 @@ class RandomGraph:
 
     def closed_form_hops(self) -> None:
         return None
+
+
+def _digit_sum(gap: int, base: int) -> int:
+    total = 0
+    while gap:
+        gap, digit = divmod(gap, base)
+        total += digit
+    return total
+
+
+class _FewestSummands:
+    """d -> the fewest ``parts`` (with repetition) that sum to d; 1 must be a part."""
+
+    def __init__(self, parts: tuple[int, ...]) -> None:
+        self.parts = sorted(parts)
+        self.table = [0]  # table[d], grown as far as asked
+
+    def __call__(self, gap: int) -> int:
+        table, parts = self.table, self.parts
+        for d in range(len(table), gap + 1):
+            table.append(1 + min(table[d - part] for part in parts if part <= d))
+        return table[gap]
 
 
 def _gap_itself(gap: int) -> int:

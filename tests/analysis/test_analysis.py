@@ -136,7 +136,9 @@ def test_parameter_count_of_a_weighted_merge() -> None:
     assert parameter_count(graph) == 2 + 3  # one gate per input of layers 2 and 3
 
 
-CLOSED_FORMS = ["chain", "dense", "exponential"]  # every take rule that declares one
+CLOSED_FORMS = ["chain", "dense", "exponential"]  # every take rule that declares one without arguments
+# ...and with them: other bases, and offsets (which need offset 1 for a closed form)
+CLOSED_WITH_ARGUMENTS = ["exponential(base=3)", "exponential(base=5)", "offsets(1, 3)", "offsets(1, 4, 6, 9)"]
 
 
 def test_every_declared_closed_form_is_checked_against_search() -> None:
@@ -151,7 +153,7 @@ def test_every_declared_closed_form_is_checked_against_search() -> None:
     assert sorted(declared) == CLOSED_FORMS
 
 
-@pytest.mark.parametrize("take", CLOSED_FORMS)
+@pytest.mark.parametrize("take", CLOSED_FORMS + CLOSED_WITH_ARGUMENTS)
 @pytest.mark.parametrize("L", [*range(1, 40), 257, 1000])
 def test_closed_form_hops_equal_breadth_first_search(take: str, L: int) -> None:
     if take == "dense" and L > 300:
@@ -160,11 +162,12 @@ def test_closed_form_hops_equal_breadth_first_search(take: str, L: int) -> None:
     assert stage_hops(stage) == stage_hops(stage, closed_form=False)
 
 
-def test_closed_forms_only_for_base_two() -> None:
-    stage = stage_of("exponential(base=3)", 30)
-    assert closed_form_hops(stage) is None
-    hops = all_pair_hops(stage)
-    assert stage_hops(stage).mean_hops == pytest.approx(sum(hops.values()) / len(hops))
+def test_offsets_have_a_closed_form_only_with_offset_one() -> None:
+    from aggspec.ir.rules import Offsets
+
+    assert Offsets((2, 3)).closed_form_hops() is None  # gap 1 cannot be crossed: searched
+    hops = Offsets((1, 4, 6)).closed_form_hops()
+    assert hops is not None and [hops(d) for d in range(1, 13)] == [1, 2, 3, 1, 2, 1, 2, 2, 3, 2, 3, 2]
 
 
 def count_searches(monkeypatch) -> list[int]:
@@ -192,11 +195,12 @@ def test_closed_forms_are_chosen_by_the_rule_not_its_spelling(monkeypatch) -> No
     assert closed_form_hops(where) is None and closed_form_hops(exponential) is int.bit_count
 
 
-def test_exponential_base_three_is_searched(monkeypatch) -> None:
+def test_exponential_base_three_has_a_closed_form_equal_to_search(monkeypatch) -> None:
     stage = stage_of("exponential(base=3)", 30)
     assert stage.take_rule.base == 3
     searches = count_searches(monkeypatch)
     stats = stage_hops(stage)
-    assert len(searches) == 1
+    assert searches == []  # digit sums in base 3, not a search
     hops = all_pair_hops(stage)
     assert stats.max_hops == max(hops.values()) and stats.pairs == len(hops)
+    assert stats.mean_hops == pytest.approx(sum(hops.values()) / len(hops))
