@@ -11,7 +11,8 @@ Two sources of input:
 The invariants, for every input:
 
 * ``aggspec.loads`` returns a spec or raises ``AggSpecError`` with a line and
-  column; never another exception, never longer than the deadline;
+  column, never another exception (the limits bound its work; loads slower
+  than 5 s are counted in the statistics, as tests do not assert on time);
 * whatever elaborates also builds (a spec that ``check`` accepts and
   ``compile`` rejects is a bug) and runs forward on one sample, when it is
   small enough for a test (a mutated ResNet-50 repeated sixteen times is
@@ -101,7 +102,10 @@ def _check(text: str) -> None:
         assert error.line is not None and error.col is not None, f"unlocated: {error.message}"
         return
     finally:
-        assert time.monotonic() - start < LOAD_SECONDS, "loads took longer than the bound on any input"
+        # Counted, not asserted (tests never assert on time): the statistics of a
+        # run (--hypothesis-show-statistics) say how many inputs took that long.
+        if time.monotonic() - start > LOAD_SECONDS:
+            event(f"loads took more than {LOAD_SECONDS:g} s")
     report = aggspec.analyze(spec)
     if report.params > RUNNABLE_PARAMS or report.macs > RUNNABLE_MACS:
         event("elaborated; too large to build in a test")

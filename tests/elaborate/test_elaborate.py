@@ -282,16 +282,12 @@ def test_large_lists_are_summarised_and_giant_ones_refused() -> None:
 
 
 def test_a_costly_where_condition_runs_out_of_work_quickly() -> None:
-    import time
-
     text = (
         "network N(input 3x8x8) { stage 1000 * relu "
         "{ take where sum(range(100000)) > 0 and l - j == 1; merge sum } }"
     )
-    start = time.monotonic()
     with pytest.raises(AggSpecError, match="steps of work"):
-        loads(text)
-    assert time.monotonic() - start < 30  # a bound on a hang, not a timing: it once ran for minutes
+        loads(text)  # once ran for minutes; the work budget stops it, whatever the machine's speed
     assert loads(text.replace("100000", "10"), limits=Limits(max_work=10**9)).stages[0].length == 1000
 
 
