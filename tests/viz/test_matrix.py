@@ -1,0 +1,17 @@
+"""Connectivity heat maps: long stages drawn from bounded cells (more in test_viz.py)."""
+
+from __future__ import annotations
+def test_a_long_stage_is_drawn_from_bounded_cells_with_no_connection_dropped() -> None:
+    import numpy as np
+
+    from aggspec import Limits, loads
+    from aggspec.viz.matrix import IMAGE_SIDE, connectivity_image, connectivity_matrix
+
+    text = "network N(input 3x8x8) {{ conv(4, 3) stage {} * relu {{ take exponential; merge sum }} }}"
+    (small,) = loads(text.format(40)).stages
+    assert (connectivity_image(small) == (connectivity_matrix(small) > 0)).all()  # short: cell for cell
+    (long,) = loads(text.format(20_000), limits=Limits(max_connections=10**8)).stages
+    image = connectivity_image(long)  # the full matrix would be 20,000 x 20,001 (3.2 GB)
+    assert image.shape == (IMAGE_SIDE, IMAGE_SIDE)
+    assert image.any(axis=1).all()  # every band of layers shows its connections
+    assert image[np.arange(IMAGE_SIDE), np.arange(IMAGE_SIDE)].all()  # the l-1 diagonal, unbroken
