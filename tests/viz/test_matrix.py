@@ -1,6 +1,8 @@
 """Connectivity heat maps: long stages drawn from bounded cells (more in test_viz.py)."""
 
 from __future__ import annotations
+
+
 def test_a_long_stage_is_drawn_from_bounded_cells_with_no_connection_dropped() -> None:
     import numpy as np
 
