@@ -46,9 +46,15 @@ class HopStats:
     mean_hops: float
     pairs: int  # pairs i < j with a path from i to j
     unreachable_pairs: int  # pairs i < j with none (possible with where and random rules)
+    # None: every output was searched from. Else the number of evenly spaced
+    # outputs searched from (a stage too large to search whole): the figures
+    # are then over their pairs only, an estimate.
+    sampled_sources: int | None = None
 
 
 _CHUNK_BYTES = 64 * 2**20  # bound on the distance block computed at once
+# Searched sources x (outputs + connections): a few seconds of breadth-first search on this 2-core machine.
+SEARCH_BUDGET = 4 * 10**8
 
 
 def _distance_counts(distance_of_gap: np.ndarray, L: int) -> HopStats:
@@ -87,7 +93,7 @@ def closed_form_hops(stage: StageInfo) -> HopsOfGap | None:
     return stage.take_rule.closed_form_hops()
 
 
-def stage_hops(stage: StageInfo, closed_form: bool = True) -> HopStats:
+def stage_hops(stage: StageInfo, closed_form: bool = True, search_budget: int = SEARCH_BUDGET) -> HopStats:
     """Hop statistics of the stage's layer graph (see ``stage_layer_graph``).
 
     Parameters
@@ -102,6 +108,10 @@ def stage_hops(stage: StageInfo, closed_form: bool = True) -> HopStats:
         breadth-first search from every output, in C (scipy), a block of
         sources at a time so a 10,000-layer stage needs no 10,000 x 10,000
         matrix. Both give equal results (the tests check).
+    search_budget : int
+        The most (sources searched) x (outputs + connections) to spend on a
+        search; a larger stage is searched from evenly spaced outputs and its
+        ``HopStats.sampled_sources`` says how many.
 
     Returns
     -------
@@ -121,19 +131,24 @@ def stage_hops(stage: StageInfo, closed_form: bool = True) -> HopStats:
     sources = np.fromiter((j for take in stage.takes for j in take), dtype=np.int64)
     targets = np.repeat(np.arange(1, n, dtype=np.int64), [len(take) for take in stage.takes])
     adjacency = csr_matrix((np.ones(len(sources)), (sources, targets)), shape=(n, n))
+    # Every output is a source when the search fits the budget; beyond it, evenly
+    # spaced ones (the first and last included), and the figures say so.
+    searched = min(n, max(2, search_budget // (n + len(sources))))
+    starts = np.unique(np.linspace(0, n - 1, searched).round().astype(np.int64)) if searched < n else None
+    rows_of = np.arange(n, dtype=np.int64) if starts is None else starts
     chunk = max(1, _CHUNK_BYTES // (8 * n))
-    upper = np.triu(np.ones((chunk, n), dtype=bool), k=1)  # row r: targets after its source
-    total, pairs, longest = 0.0, 0, 0
-    for start in range(0, n, chunk):
-        rows = np.arange(start, min(start + chunk, n))
+    columns = np.arange(n, dtype=np.int64)
+    total, pairs, longest, asked = 0.0, 0, 0, 0
+    for begin in range(0, len(rows_of), chunk):
+        rows = rows_of[begin : begin + chunk]
         distances = shortest_path(adjacency, method="D", unweighted=True, indices=rows)
-        later = np.zeros_like(distances, dtype=bool)
-        later[:, start:] = upper[: len(rows), : n - start]
+        later = columns[None, :] > rows[:, None]  # row r: the outputs after its source
+        asked += int(later.sum())
         reachable = later & np.isfinite(distances)
         if reachable.any():
             found = distances[reachable]
             total += float(found.sum())
             pairs += int(reachable.sum())
             longest = max(longest, int(found.max()))
-    all_pairs = n * (n - 1) // 2
-    return HopStats(longest, total / pairs if pairs else 0.0, pairs, all_pairs - pairs)
+    sampled = None if starts is None else len(starts)
+    return HopStats(longest, total / pairs if pairs else 0.0, pairs, asked - pairs, sampled)

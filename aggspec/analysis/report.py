@@ -54,6 +54,7 @@ class StageReport:
     unreachable_pairs: int
     params: int
     macs: int
+    hops_sampled_sources: int | None = None  # the hops are estimated from this many outputs
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ def analyze(
                 unreachable_pairs=hops.unreachable_pairs,
                 params=totals[stage.name][0],
                 macs=totals[stage.name][1],
+                hops_sampled_sources=hops.sampled_sources,
             )
         )
     shortest, longest = weight_layer_path_lengths(graph)

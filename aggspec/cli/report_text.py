@@ -97,6 +97,9 @@ def _layer_cells(rows: Sequence[Row], *, full: bool, keep: int) -> list[list[str
 def _stage_cells(stage: StageReport) -> list[str]:
     fan_in = stage.fan_in
     unreachable = f" ({stage.unreachable_pairs:,} pairs unreachable)" if stage.unreachable_pairs else ""
+    sampled = stage.hops_sampled_sources
+    estimate = f" (from {sampled:,} of {stage.layers + 1:,} outputs)" if sampled is not None else ""
+    approx = "~" if sampled is not None else ""
     return [
         stage.name,
         str(stage.layers),
@@ -104,8 +107,8 @@ def _stage_cells(stage: StageReport) -> list[str]:
         stage.merge,
         f"{min(fan_in)}/{sum(fan_in) / len(fan_in):.2f}/{max(fan_in)}",
         f"{stage.connections:,}",
-        str(stage.max_hops),
-        f"{stage.mean_hops:.2f}{unreachable}",
+        f"{approx}{stage.max_hops}",
+        f"{approx}{stage.mean_hops:.2f}{unreachable}{estimate}",
         f"{stage.params:,}",
         format_si(stage.macs),
     ]

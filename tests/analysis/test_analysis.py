@@ -204,3 +204,36 @@ def test_exponential_base_three_has_a_closed_form_equal_to_search(monkeypatch) -
     hops = all_pair_hops(stage)
     assert stats.max_hops == max(hops.values()) and stats.pairs == len(hops)
     assert stats.mean_hops == pytest.approx(sum(hops.values()) / len(hops))
+
+
+def test_a_stage_too_large_to_search_whole_is_searched_from_evenly_spaced_outputs() -> None:
+    stage = stage_of("random ws(k=4, p=0.3, seed=2)", 60)
+    exact = stage_hops(stage, closed_form=False)
+    assert exact.sampled_sources is None
+    pairs = len(stage.takes) + 1 + sum(len(t) for t in stage.takes)  # outputs + connections
+    sampled = stage_hops(stage, closed_form=False, search_budget=7 * pairs)
+    assert sampled.sampled_sources == 7
+    starts = [0, 10, 20, 30, 40, 50, 60]  # evenly spaced, first and last included
+    hops = {pair: d for pair, d in all_pair_hops(stage).items() if pair[0] in starts}
+    assert sampled.pairs == len(hops) and sampled.max_hops == max(hops.values())
+    assert sampled.mean_hops == pytest.approx(sum(hops.values()) / len(hops))
+    asked = sum(60 - start for start in starts)
+    assert sampled.unreachable_pairs == asked - len(hops)
+
+
+def test_sampled_hops_are_marked_in_the_report(monkeypatch) -> None:
+    from aggspec.cli.report_text import format_report
+
+    spec = aggspec.loads(
+        "network T(input 4x8x8) { stage 60 * relu { take random er(p=0.2, seed=1); merge sum } }"
+    )
+    monkeypatch.setattr(
+        aggspec.analysis.report,
+        "stage_hops",
+        lambda stage: aggspec.analysis.hops.stage_hops(stage, search_budget=500),
+    )
+    report = aggspec.analyze(spec)
+    (stage,) = report.stages
+    assert stage.hops_sampled_sources is not None and stage.hops_sampled_sources < 61
+    assert f"(from {stage.hops_sampled_sources} of 61 outputs)" in format_report(report)
+    assert report.to_dict()["stages"][0]["hops_sampled_sources"] == stage.hops_sampled_sources
