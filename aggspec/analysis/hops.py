@@ -120,7 +120,7 @@ def stage_hops(stage: StageInfo, closed_form: bool = True, search_budget: int = 
     >>> from aggspec import loads
     >>> (stage,) = loads("network T(input 4x8x8) { stage 4 * relu { take chain } }").stages
     >>> stage_hops(stage)
-    HopStats(max_hops=4, mean_hops=2.0, pairs=10, unreachable_pairs=0)
+    HopStats(max_hops=4, mean_hops=2.0, pairs=10, unreachable_pairs=0, sampled_sources=None)
     """
     hops_of_gap = closed_form_hops(stage) if closed_form else None
     if hops_of_gap is not None:

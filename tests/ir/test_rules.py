@@ -208,10 +208,11 @@ def test_closed_form_hops_are_declared_by_the_rule() -> None:
     assert [Chain().closed_form_hops()(d) for d in (1, 5)] == [1, 5]
     assert [Dense().closed_form_hops()(d) for d in (1, 5)] == [1, 1]
     assert [Exponential().closed_form_hops()(d) for d in (1, 5, 7, 8)] == [1, 2, 3, 1]  # popcount
+    assert [Exponential(3).closed_form_hops()(d) for d in (1, 5, 8, 9)] == [1, 3, 4, 1]  # base-3 digit sums
+    assert [Offsets((1, 2)).closed_form_hops()(d) for d in (1, 2, 5)] == [1, 1, 3]  # fewest summands
     no_closed_form = [
-        Exponential(3),  # base 3 is not base 2, whatever its description says
-        Offsets((1, 2)),
+        Offsets((2, 3)),  # without 1, gap 1 cannot be crossed
         Where(lambda l, j, L: (l - j) & (l - j - 1) == 0, "popcount(l - j) == 1"),  # exponential's edges
         RandomGraph("ws", {"k": 4, "p": 0.5, "seed": 1}),
     ]
-    assert [rule.closed_form_hops() for rule in no_closed_form] == [None] * 4
+    assert [rule.closed_form_hops() for rule in no_closed_form] == [None] * 3
