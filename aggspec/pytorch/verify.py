@@ -11,8 +11,9 @@ of a deep stage are checked by running the first, and the check costs a walk
 over the graph plus one meta-tensor call per distinct signature (a 3 x
 1,000-layer SparseNet has a few hundred). Modules are built from their
 constructors on the meta device, one per constructor, so no second model is
-made. aggspec's own learned-weight merge runs on an empty CPU batch instead
-(``_on_empty_batch``): meta tensors are slow for its one op per input.
+made. A merge whose registry entry asks for it (``checked_on_empty_batch``:
+the learned-weight merge) runs on an empty CPU batch instead, as meta tensors
+are slow for its one op per input.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from torch import fx, nn
 
 from aggspec.ir.lowering import TorchCall
+from aggspec.ir.merges import MERGES
 from aggspec.ir.shapes import format_shape
 from aggspec.pytorch.lower import Lowered
 
@@ -63,14 +65,11 @@ class _ShapeCheck:
                 elif node.op != "output":
                     values[node] = self._call(node, values)
 
-    def _module(self, path: str) -> nn.Module:
+    def _module(self, path: str, on_cpu: bool = False) -> nn.Module:
         call = self.lowered.modules[path]
         if call not in self.modules:
-            if _on_empty_batch(call):
+            with torch.device("cpu" if on_cpu else "meta"):
                 self.modules[call] = call.build().eval()
-            else:
-                with torch.device("meta"):
-                    self.modules[call] = call.build().eval()
         return self.modules[call]
 
     def _attribute(self, target: str) -> Any:
@@ -94,8 +93,9 @@ class _ShapeCheck:
             return self.results[key]
         info = node.meta.get("aggspec")
         try:
-            if node.op == "call_module" and _on_empty_batch(self.lowered.modules[str(node.target)]):
-                result = _as_meta(self._module(str(node.target))(*_empty_batch(args), **_empty_batch(kwargs)))
+            if node.op == "call_module" and _on_empty_batch(info):
+                module = self._module(str(node.target), on_cpu=True)
+                result = _as_meta(module(*_empty_batch(args), **_empty_batch(kwargs)))
             elif node.op == "call_module":
                 result = self._module(str(node.target))(*args, **kwargs)
             elif node.op == "call_method":
@@ -119,17 +119,14 @@ class _ShapeCheck:
         return result
 
 
-def _on_empty_batch(call: TorchCall) -> bool:
-    """Whether to check a module on real CPU tensors of batch 0 instead of meta tensors.
+def _on_empty_batch(info: dict[str, Any] | None) -> bool:
+    """Whether the node's merge asks to be checked on an empty CPU batch (``Merge.checked_on_empty_batch``).
 
-    aggspec's own runtime modules (``WeightedSum``) do one small op per input:
-    on meta tensors each op costs a fraction of a millisecond in Python, so a
-    1,000-input merge took seconds, and ``take dense; merge weighted`` over
-    1,000 layers two and a half minutes. Their weights are a few scalars, and
-    PyTorch's CPU kernels compute the same shapes on an empty batch in
-    microseconds.
+    Its module then runs on real CPU tensors of batch 0, whose kernels compute
+    the same shapes as meta tensors in microseconds: ``take dense; merge
+    weighted`` over 1,000 layers took two and a half minutes on meta tensors.
     """
-    return call.runtime and call.cls == "WeightedSum"
+    return info is not None and info["kind"] == "merge" and MERGES[info["op"]].checked_on_empty_batch
 
 
 def _empty_batch(value: Any) -> Any:
