@@ -77,11 +77,23 @@ def describe_call(call: s.Call, env: Env) -> str:
     return f"{call.name.id}({', '.join(parts)})"
 
 
+# Sizes, strides and paddings reach PyTorch's kernels as 32-bit ints (pooling refuses
+# larger ones, oneDNN may overflow), so an op's int arguments stay within this.
+_TORCH_INT = 2**31 - 1
+
+
 def _apply_op(
     elaborator: Elaborator, call: s.Call, value: Value, context: Context, scope: NameScope
 ) -> Value:
     op = OPS[call.name.id]
     args = op.resolve_args(bind(op.signature, call.name.id, call, context.env))
+    for name, arg in args.items():
+        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > _TORCH_INT:
+            raise AggSpecError(
+                f"argument '{name}' of {op.name} is {arg:,}, beyond {_TORCH_INT:,}, "
+                "the most PyTorch's kernels take",
+                _argument_span(call, _position(op.signature, name, call)),
+            )
     try:
         shape = op.infer_shape(value.shape, args)
     except OpError as exc:
@@ -158,6 +170,13 @@ def _bind_formals(elaborator: Elaborator, definition: s.Def, call: s.Call, env: 
                 raise AggSpecError(f"'{name}' needs argument '{formal.name.id}'", call.span)
             bound[formal.name.id] = evaluate(formal.default, elaborator.globals)
     return bound
+
+
+def _position(signature: Signature, name: str, call: s.Call) -> int | str:
+    """Where argument ``name`` was given: its position if passed positionally, else its keyword."""
+    names = [parameter.name for parameter in signature.parameters]
+    index = names.index(name) if name in names else len(call.args)
+    return index if index < len(call.args) else name
 
 
 def _argument_span(call: s.Call | s.NamedRule, argument: int | str | None) -> Span:

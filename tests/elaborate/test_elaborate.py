@@ -298,3 +298,14 @@ def test_iterations_that_build_nothing_count_as_steps() -> None:
     assert (caught.value.line, caught.value.col) == (1, text.index("for k") + 1)
     with pytest.raises(AggSpecError, match="more than 10 steps"):
         loads("network N(input 3x8x8) { for i in range(11) { } relu }", limits=Limits(max_steps=10))
+
+
+@pytest.mark.parametrize(
+    ("op", "argument"),
+    [("maxpool(2, stride=99999999999)", "stride=99999999999"), ("conv(4, 2147483648)", "2147483648")],
+)
+def test_op_arguments_stay_within_what_pytorch_kernels_take(op: str, argument: str) -> None:
+    text = f"network N(input 3x8x8) {{ {op} }}"
+    with pytest.raises(AggSpecError, match="beyond 2,147,483,647, the most PyTorch's kernels take") as caught:
+        loads(text)  # pooling raised a RuntimeError inside PyTorch
+    assert caught.value.col == text.index(argument) + 1
