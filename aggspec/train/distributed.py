@@ -9,6 +9,7 @@ the figures it reports are those of the whole batch.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -78,8 +79,20 @@ def setup(request: str) -> Placement:
     return Placement(device, rank, world, joined=True)
 
 
-def teardown(placement: Placement) -> None:
+def teardown(placement: Placement, finished: bool = True) -> None:
+    """Leave the process group: together after a finished run, at once after a failure.
+
+    After a finished run every process waits for the others (rank 0 may still
+    be writing its checkpoint), and the DistributedDataParallel wrapper, which
+    reference cycles keep alive, is collected while the group still exists: a
+    rank that left it to interpreter shutdown was seen to abort there
+    ("terminate called without an active exception") after training had
+    succeeded. After a failure nobody waits: the others may never arrive.
+    """
     if placement.distributed and dist.is_initialized():
+        if finished:
+            dist.barrier()
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -144,9 +144,12 @@ def train(
     spec = resolve_spec("train", spec, params, overrides, limits)
     placement = setup(device)
     try:
-        return _Run(spec, options, placement, out).run()
-    finally:
-        teardown(placement)
+        result = _Run(spec, options, placement, out).run()
+    except BaseException:
+        teardown(placement, finished=False)
+        raise
+    teardown(placement)
+    return result
 
 
 def _check_numbers(options: _Options) -> None:
