@@ -1,7 +1,7 @@
 """Every performance figure of the performance issue, measured here, beside its reference and goal.
 
-    python -m benchmarks            # the full run (about 4 minutes on two cores)
-    python -m benchmarks --quick    # a few minutes: smaller batches, fewer repeats
+    python -m benchmarks            # the full run (about 15 minutes on two cores, 5 of them torch.compile)
+    python -m benchmarks --quick    # a few minutes: smaller batches, fewer repeats, no torch.compile
     python -m benchmarks --write    # also write the summary into benchmarks/results.md
 
 Each figure comes from the benchmark that owns it (``memory_efficient.py``,
