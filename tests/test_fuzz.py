@@ -12,7 +12,9 @@ The invariants, for every input:
 
 * ``aggspec.loads`` returns a spec or raises ``AggSpecError`` with a line and
   column, never another exception (the limits bound its work; loads slower
-  than 5 s are counted in the statistics, as tests do not assert on time);
+  than 5 s are counted in the statistics, as tests do not assert on time),
+  and its allocations peak below 1 GiB (traced with ``tracemalloc``, which
+  sees Python's and numpy's allocations: everything ``loads`` makes);
 * whatever elaborates also builds (a spec that ``check`` accepts and
   ``compile`` rejects is a bug) and runs forward on one sample, when it is
   small enough for a test (a mutated ResNet-50 repeated sixteen times is
@@ -25,7 +27,9 @@ The ``ci`` profile (the default) runs a few hundred cases in each test;
 from __future__ import annotations
 
 import re
+import sys
 import time
+import tracemalloc
 
 import pytest
 import torch
@@ -41,6 +45,7 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 
 TEXTS = {path.name: path.read_text() for path in sorted(EXAMPLES.glob("*.agg"))}
 LOAD_SECONDS = 5.0
+LOAD_BYTES = 2**30  # the most memory loads may allocate at its peak
 RUNNABLE_MACS = 30_000_000  # build and run forward only what a test can afford (batch 1)
 RUNNABLE_PARAMS = 5_000_000
 
@@ -96,12 +101,16 @@ def _mutate(text: str, data: st.DataObject) -> str:
 def _check(text: str) -> None:
     """The invariants of the module docstring, for one input."""
     start = time.monotonic()
+    tracemalloc.start()
     try:
         spec = aggspec.loads(text, filename="fuzz.agg")
     except AggSpecError as error:
         assert error.line is not None and error.col is not None, f"unlocated: {error.message}"
         return
     finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < LOAD_BYTES, f"loads allocated {peak:,} bytes at its peak"
         # Counted, not asserted (tests never assert on time): the statistics of a
         # run (--hypothesis-show-statistics) say how many inputs took that long.
         if time.monotonic() - start > LOAD_SECONDS:
@@ -183,3 +192,10 @@ def test_the_generator_reaches_the_back_end() -> None:
         return "stage" in text and "linear" in text
 
     assert "stage" in find(programs(), compiles, settings=settings(max_examples=500, database=None))
+
+
+def test_the_memory_bound_can_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The 1 GiB check measures what loads allocates: with a bound of 1 KiB it trips."""
+    monkeypatch.setattr(sys.modules[__name__], "LOAD_BYTES", 1024)
+    with pytest.raises(AssertionError, match="bytes at its peak"):
+        _check(TEXTS["resnet18.agg"])

@@ -242,6 +242,10 @@ class Elaborator:
                 f"'for' needs a list to loop over, got {type_name(items)} {show_value(items)}",
                 step.iterable.span,
             )
+        # Each iteration adds at least one node per op applied directly in the body:
+        # refuse a loop that must pass the layer limit before it runs, not thousands
+        # of layers into it.
+        self.builder.reserve(len(items) * self._ops_in(step.body), step.span)
         for item in items:
             self._count_step(step.span)  # an iteration whose body builds nothing still costs time
             if not step.body.steps and not step.destructure:
@@ -257,6 +261,14 @@ class Elaborator:
                 bound = {step.targets[0].id: item}
             value = self.block(step.body, value, replace(context, env=context.env.child(bound)))
         return value
+
+    def _ops_in(self, block: s.Block) -> int:
+        """The op applications a block surely makes: its direct calls of ops (not of definitions)."""
+        return sum(
+            1
+            for step in block.steps
+            if isinstance(step, s.Call) and step.name.id not in self.defs and step.name.id in OPS
+        )
 
     def _if(self, step: s.If, value: Value, context: Context) -> Value:
         for test, body in step.branches:

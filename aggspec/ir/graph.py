@@ -130,7 +130,7 @@ class Limits:
     """
 
     max_layers: int = 100_000
-    max_connections: int = 10_000_000
+    max_connections: int = 1_000_000  # about 0.5 GB of graph and 5 s of elaboration at the limit
     max_recursion: int = 64
     max_steps: int = 2_000_000
     max_work: int = 10_000_000  # expression work: nodes evaluated plus list elements made or read

@@ -219,6 +219,22 @@ def test_limits_stop_before_building() -> None:
         loads(stage_net("dense", L=50_000))
 
 
+def test_a_loop_that_must_pass_the_layer_limit_fails_before_it_runs() -> None:
+    text = (
+        "def pair() {{ relu relu }}\nnetwork N(input 3x8x8) {{\n  for i in range({n}) {{ relu pair bn }}\n}}"
+    )
+    # Two ops a turn (relu, bn; a definition's body is not counted in advance).
+    loads(text.format(n=16), limits=Limits(max_layers=64))
+    with pytest.raises(AggSpecError, match="more than 64 layers") as caught:
+        loads(text.format(n=33), limits=Limits(max_layers=64))
+    assert (caught.value.line, caught.value.col) == (3, 3)  # the loop, not a layer inside it
+    # Sixteen turns pass the advance check (32 ops) and are then stopped by the
+    # definition's layers, at the layer that passes the limit (in the definition).
+    with pytest.raises(AggSpecError, match="more than 62 layers") as caught:
+        loads(text.format(n=16), limits=Limits(max_layers=62))
+    assert caught.value.line == 1
+
+
 def test_param_overrides_and_types() -> None:
     text = "param w: int | list = 4\nparam p = 0.5\nnetwork N(input 3x8x8) { conv(w if not is_list(w) else w[0], 3) dropout(p) }"
     assert loads(text, w=[6]).output_shape == (6, 8, 8)
