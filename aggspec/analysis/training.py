@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from aggspec.analysis.counts import node_parameters
+from aggspec.analysis.step_peak import step_peak
 from aggspec.ir import inputs_of
 from aggspec.ir.merges import MERGES
 from aggspec.ir.ops import OPS, RECOMPUTED_FAMILIES, SEGMENT_ENDS
@@ -55,14 +56,9 @@ class TrainingMemory:
     gradients: int
     optimizer: int
     saved: int  # activations autograd keeps for the backward pass, the input batch included
-    transient: int
+    peak: int  # the most bytes live at once, replaying the step (aggspec.analysis.step_peak)
     saved_by_stage: dict[str, int] = field(default_factory=dict)
     memory_efficient: bool = False
-
-    @property
-    def peak(self) -> int:
-        """The estimated peak: everything held at once."""
-        return self.parameters + self.gradients + self.optimizer + self.saved + self.transient
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -72,7 +68,6 @@ class TrainingMemory:
             "gradients": self.gradients,
             "optimizer": self.optimizer,
             "saved": self.saved,
-            "transient": self.transient,
             "peak": self.peak,
             "saved_by_stage": dict(self.saved_by_stage),
         }
@@ -104,11 +99,15 @@ def saved_storages(
     batch: int,
     merged: dict[tuple[str, tuple[str, ...]], str],
     recomputed: Sequence[Segment] = (),
-) -> tuple[dict[Storage, str], int]:
-    """What autograd keeps: each storage with the IR node it belongs to, and the further bytes it keeps.
+) -> tuple[dict[Storage, str], dict[Storage, set[str]], dict[str, int]]:
+    """What autograd keeps: each storage with the IR node it belongs to, who keeps it, and further bytes.
 
-    ``merged`` is ``merges_by_inputs(graph)``; the ``recomputed`` segments
-    (memory-efficient mode) keep their inputs instead of what their ops keep.
+    Returns ``kept`` (storage -> the node whose value it is), ``keepers``
+    (storage -> the nodes whose backward needs it) and ``extra`` (node -> the
+    further bytes its backward needs: batch norm's statistics, pooling's
+    indices). ``merged`` is ``merges_by_inputs(graph)``; the ``recomputed``
+    segments (memory-efficient mode) keep their inputs, for their last node's
+    backward, instead of what their ops keep.
 
     A merge that folds its inputs pairwise and keeps them (``saves_partials``:
     a maximum) also keeps each partial result. The compiler shares a partial
@@ -117,11 +116,18 @@ def saved_storages(
     keyed by the prefix, and is that merge's node when there is one.
     """
     kept: dict[Storage, str] = {}
-    extra = 0
+    keepers: dict[Storage, set[str]] = {}
+    extra: dict[str, int] = {}
+
+    def keep(storage: Storage, node: str, keeper: str) -> None:
+        kept[storage] = node
+        keepers.setdefault(storage, set()).add(keeper)
+
     inside: set[str] = set()
     for segment in recomputed:
         inside.update(segment.nodes)
-        kept.update(segment.inputs)
+        for storage, node in segment.inputs.items():
+            keep(storage, node, segment.nodes[-1])
     for node, data in graph.nodes(data=True):
         if node in inside:
             continue
@@ -130,21 +136,25 @@ def saved_storages(
             (source,) = inputs_of(graph, node)
             if op.saves == "input":
                 storage = _storage(graph, source)
-                kept[storage] = storage
+                keep(storage, storage, node)
             elif op.saves == "output":
                 storage = _storage(graph, node)
-                kept[storage] = storage
-            extra += op.saves_extra(tuple(graph.nodes[source]["shape"]), tuple(data["shape"]), batch)
+                keep(storage, storage, node)
+            more = op.saves_extra(tuple(graph.nodes[source]["shape"]), tuple(data["shape"]), batch)
+            if more:
+                extra[node] = more
         elif data["kind"] == "merge":
             merge, sources = MERGES[data["op"]], tuple(inputs_of(graph, node))
             if merge.saves_inputs:
-                kept.update((_storage(graph, s), _storage(graph, s)) for s in sources)
+                for source in sources:
+                    storage = _storage(graph, source)
+                    keep(storage, storage, node)
             if merge.saves_partials:
                 for end in range(2, len(sources)):
                     owner = merged.get((data["op"], sources[:end]))
                     key: Storage = owner if owner is not None else ("partial", data["op"], sources[:end])
-                    kept[key] = node if owner is None else owner
-    return kept, extra
+                    keep(key, node if owner is None else owner, node)
+    return kept, keepers, extra
 
 
 @dataclass(frozen=True)
@@ -239,26 +249,33 @@ def training_memory(
         raise ValueError(f"batch must be at least 1, got {batch}")
     merged = merges_by_inputs(graph)
     found = segments(graph, merged) if memory_efficient else []
-    kept, extra = saved_storages(graph, batch, merged, found)
-    # memory-efficient backward: one segment's merge and pointwise values at a time
-    recomputed = max(
-        (sum(math.prod(graph.nodes[n]["shape"]) for n in segment.nodes[:-1]) for segment in found), default=0
-    )
+    kept, keepers, extra = saved_storages(graph, batch, merged, found)
     by_stage: dict[str, int] = {}
     for node in kept.values():
         data = graph.nodes[node]
         size = math.prod(data["shape"]) * batch * bytes_per_element
         stage = data.get("stage") or OUTSIDE_STAGES
         by_stage[stage] = by_stage.get(stage, 0) + size
-    parameters = sum(node_parameters(graph, node) for node in graph) * bytes_per_element
-    largest = max(math.prod(data["shape"]) for _, data in graph.nodes(data=True))
+    weights = {node: node_parameters(graph, node) * bytes_per_element for node in graph}
+    parameters = sum(weights.values())
+    peak = step_peak(
+        graph,
+        batch,
+        kept,
+        keepers,
+        extra,
+        weights,
+        [s.nodes for s in found],
+        bytes_per_element,
+        optimizer_buffers,
+    )
     return TrainingMemory(
         batch=batch,
         parameters=parameters,
         gradients=parameters,
         optimizer=parameters * optimizer_buffers,
-        saved=sum(by_stage.values()) + extra,
-        transient=(2 * largest + recomputed) * batch * bytes_per_element,
+        saved=sum(by_stage.values()) + sum(extra.values()),
+        peak=peak,
         saved_by_stage=by_stage,
         memory_efficient=memory_efficient,
     )

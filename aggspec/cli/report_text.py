@@ -136,9 +136,7 @@ def format_training(memory: TrainingMemory) -> str:
         f"  gradients     {show(memory.gradients)}",
         f"  optimizer     {show(memory.optimizer)} (momentum)",
         f"  activations   {show(memory.saved)} kept for the backward pass (the input batch included)",
-        f"  transient     {show(memory.transient)} (an estimate: twice the largest value"
-        f"{', and the largest recomputed segment' if memory.memory_efficient else ''})",
-        f"  peak          {show(memory.peak)} (estimated)",
+        f"  peak          {show(memory.peak)} (the step replayed node by node: forward, then backward)",
     ]
     return "\n".join(lines)
 

@@ -141,6 +141,10 @@ class Merge:
     # Whether it also keeps the partial results of folding its inputs pairwise
     # (``max(max(a, b), c)`` keeps ``max(a, b)``).
     saves_partials: bool = False
+    # Whether its backward hands its output's gradient to its inputs without new
+    # memory (a sum passes the same tensor on, a concatenation slices it into
+    # views): the training-memory model (analysis/step_peak.py) then allocates none.
+    gradient_passes_through: bool = False
     # Whether build's shape check runs its module on an empty CPU batch rather
     # than meta tensors: for a lowering with one small op per input (a learned
     # gate each), where meta tensors cost a fraction of a millisecond per op
@@ -173,6 +177,7 @@ register(
         shape_rule=concatenated,
         summary="concatenate along channels, in rule order",
         colour="#bcbddc",
+        gradient_passes_through=True,
         examples=(((4, 8, 8), (2, 8, 8)), ((4, 8, 8), (2, 8, 8), (4, 8, 8)), ((16,), (8,))),
     )
 )
@@ -183,6 +188,7 @@ register(
         lower=fold("operator.add"),
         summary="elementwise sum",
         colour="#fc9272",
+        gradient_passes_through=True,
     )
 )
 register(

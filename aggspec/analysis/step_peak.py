@@ -1,0 +1,157 @@
+"""The peak of a training step, by walking the IR forward and then backward as autograd does.
+
+Summing everything a step ever holds (parameters, gradients, momentum, the
+saved activations, a transient) overestimates the peak: by the time the
+backward pass has made a layer's weight gradients, it has already freed what
+the layers after it kept. So the peak is found by replaying the step on the
+IR, one node at a time, and keeping the running total of live bytes:
+
+* resident throughout: parameters, momentum buffers, the input batch;
+* forward, node by node in topological order: each value lives from the
+  node that makes it until its last reader has run, unless the backward
+  pass keeps it (``Saved.keepers``); what is kept accumulates;
+* backward, in reverse order: a node needs its output's gradient; it makes
+  its inputs' gradients (one buffer per value, accumulated in place as
+  further readers add to it; a value that aliases its input, such as
+  ``flatten``, aliases its gradient too) and its weight gradients; then its
+  output's gradient and whatever only it kept are freed. A recomputed
+  segment (memory-efficient mode) runs as one unit at its last node, its
+  inner values alive again while it runs;
+* the optimiser's step ends it, with every weight gradient alive.
+
+What it leaves out, and why it is an estimate: kernels' scratch space (cuDNN
+workspaces, batch norm's temporaries) and the allocator's rounding. Measured
+against real steps in ``benchmarks/training_memory.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+
+import networkx as nx
+
+from aggspec.ir import inputs_of
+from aggspec.ir.merges import MERGES
+from aggspec.ir.ops import OPS
+
+__all__ = ["step_peak"]
+
+Storage = Hashable  # as in aggspec.analysis.training: a node's value, or a fold's partial result
+
+
+def step_peak(
+    graph: nx.MultiDiGraph,
+    batch: int,
+    kept: Mapping[Storage, str],
+    keepers: Mapping[Storage, set[str]],
+    extra: Mapping[str, int],
+    parameter_bytes: Mapping[str, int],
+    segments: Sequence[tuple[str, ...]] = (),
+    bytes_per_element: int = 4,
+    optimizer_buffers: int = 1,
+) -> int:
+    """The most bytes live at once in one training step.
+
+    ``kept``, ``keepers`` and ``extra`` are what ``saved_storages`` returns
+    (each kept storage with the node whose value it is, the nodes that keep
+    it, and further bytes by node); ``parameter_bytes`` each node's weights;
+    ``segments`` the recomputed nodes of memory-efficient mode, each in order.
+    """
+    order = list(nx.topological_sort(graph))
+    size: dict[str, int] = {
+        node: math.prod(graph.nodes[node]["shape"]) * batch * bytes_per_element for node in order
+    }
+    storage = {node: _storage(graph, node) for node in order}
+    inputs = {node: list(dict.fromkeys(inputs_of(graph, node))) for node in order}
+    entry, exit_ = graph.graph["input"], graph.graph["output"]
+    parameters = sum(parameter_bytes.values())
+    resident = parameters * (1 + optimizer_buffers) + size[entry]
+    held = {key: size[node] for key, node in kept.items() if key != storage[entry]}  # storage -> bytes
+    kept_by: dict[str, list[Storage]] = {}
+    for key, nodes in keepers.items():
+        if key in held:
+            for node in nodes:
+                kept_by.setdefault(node, []).append(key)
+    # A kept storage exists from the first node that makes or keeps it.
+    born: dict[str, int] = {}
+    seen: set[Storage] = set()
+    for node in order:
+        for key in (storage[node], *kept_by.get(node, ())):
+            if key in held and key not in seen:
+                seen.add(key)
+                born[node] = born.get(node, 0) + held[key]
+
+    # Forward: a value not kept lives until its storage's last reader has run.
+    peak = resident
+    so_far = loose = 0  # bytes kept so far; bytes of values not kept, still to be read
+    readers_left: dict[Storage, int] = {}
+    for node in order:
+        for reader in graph.successors(node):
+            if storage[reader] != storage[node]:
+                readers_left[storage[node]] = readers_left.get(storage[node], 0) + 1
+    for node in order:
+        if node == entry:
+            continue
+        so_far += born.get(node, 0) + extra.get(node, 0)
+        fresh = storage[node] == node and node not in held
+        if fresh and readers_left.get(node, 0):
+            loose += size[node]
+        peak = max(
+            peak, resident + so_far + loose + (size[node] if fresh and not readers_left.get(node) else 0)
+        )
+        for source in inputs[node]:
+            key = storage[source]
+            if key != storage[node] and key not in held and key != storage[entry] and readers_left.get(key):
+                readers_left[key] -= 1
+                if readers_left[key] == 0:
+                    loose -= size[key]
+    live_kept = sum(held.values()) + sum(extra.values())
+
+    # Backward, in reverse: value gradients, weight gradients; a keeper's backward frees what only it kept.
+    unit_of = {node: segment for segment in segments for node in segment}
+    remaining = {key: len(keepers[key]) for key in held}
+    grads: dict[str, int] = {exit_: size[exit_]}
+    grad_total = size[exit_]
+    weight_grads = 0
+    for node in reversed(order):
+        segment = unit_of.get(node)
+        if node == entry or (segment is not None and node != segment[-1]):
+            continue  # a recomputed node is differentiated with its segment's last node
+        members = segment or (node,)
+        inside = set(members)
+        head = graph.nodes[members[0]]
+        passed = (  # flatten's input gradient is a view of its output's; a sum or concat passes it on
+            OPS[head["op"]].aliases_input
+            if head["kind"] == "op"
+            else MERGES[head["op"]].gradient_passes_through
+        )
+        for source in dict.fromkeys(s for m in members for s in inputs[m] if s not in inside):
+            if source == entry or source in grads:
+                continue  # the batch needs no gradient; a second reader adds into the first's buffer
+            if passed and len(members) == 1:
+                grads[source], grads[node] = grads.get(node, 0), 0  # the bytes move to the first input
+            else:
+                grads[source] = size[source]
+                grad_total += size[source]
+        # A segment differentiates its recomputed values one by one: two gradients in flight.
+        in_flight = 2 * max((size[member] for member in members[:-1]), default=0)
+        weight_grads += sum(parameter_bytes.get(member, 0) for member in members)
+        recomputed = sum(size[member] for member in members[:-1])
+        peak = max(peak, resident + weight_grads + live_kept + grad_total + recomputed + in_flight)
+        for member in members:
+            grad_total -= grads.pop(member, 0)
+            live_kept -= extra.get(member, 0)
+            for key in kept_by.get(member, ()):
+                remaining[key] -= 1
+                if remaining[key] == 0:
+                    live_kept -= held[key]
+    return max(peak, resident + parameters)  # the optimiser's step: every weight gradient at once
+
+
+def _storage(graph: nx.MultiDiGraph, node: str) -> str:
+    while True:
+        data = graph.nodes[node]
+        if data["kind"] != "op" or not OPS[data["op"]].aliases_input:
+            return node
+        (node,) = inputs_of(graph, node)
