@@ -1,12 +1,13 @@
-"""Every ```agg block in the README and docs/ is a spec that elaborates."""
+"""Every ```agg block in the README and docs/ is a spec that elaborates, builds and runs forward."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+import torch
 
-from aggspec import loads
+from aggspec import analyze, build, loads
 
 from .conftest import ROOT
 
@@ -30,3 +31,8 @@ def test_docs_have_examples() -> None:
 def test_doc_example_elaborates(where: str, source: str) -> None:
     spec = loads(source, filename=where)
     assert spec.graph.number_of_nodes() > 1
+    if analyze(spec).macs > 200_000_000:
+        return  # elaborated and shape-checked; too costly to run in the test suite
+    with torch.no_grad():
+        output = build(spec).eval()(torch.randn(1, *spec.input_shape))
+    assert tuple(output.shape[1:]) == spec.output_shape

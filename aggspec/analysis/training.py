@@ -140,7 +140,9 @@ def saved_storages(
             elif op.saves == "output":
                 storage = _storage(graph, node)
                 keep(storage, storage, node)
-            more = op.saves_extra(tuple(graph.nodes[source]["shape"]), tuple(data["shape"]), batch)
+            more = op.saves_extra(
+                tuple(graph.nodes[source]["shape"]), tuple(data["shape"]), batch, data["args"]
+            )
             if more:
                 extra[node] = more
         elif data["kind"] == "merge":

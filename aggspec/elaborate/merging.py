@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from aggspec.elaborate.context import Context, NameScope, Value
 from aggspec.errors import AggSpecError
 from aggspec.ir.merges import MERGES, Merge
+from aggspec.ir.ops import OPS
 from aggspec.ir.shapes import OpError, Shape, format_shape
 from aggspec.lang import syntax as s
 from aggspec.lang.expressions import Env
@@ -139,7 +140,8 @@ def project(
             span,
         )
     project_scope = scope.child_fresh("shortcut" if cache is None else "project")
-    conv_args = {"out": channels, "k": 1, "stride": stride, "groups": 1, "bias": False}
+    conv_op = OPS["conv"]  # every argument the registry gives a conv, defaults resolved
+    conv_args = conv_op.resolve_args(conv_op.signature.bind("conv", [channels, 1], {"stride": stride}))
     conv = elaborator.add_node(
         project_scope.fresh("conv"),
         project_scope,

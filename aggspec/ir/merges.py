@@ -223,3 +223,15 @@ register(
         checked_on_empty_batch=True,
     )
 )
+register(
+    Merge(
+        "mul",
+        elementwise=False,  # broadcasting, not equal shapes: `(project)` has no shape to aim at
+        lower=fold("operator.mul"),
+        shape_rule=broadcast,
+        summary="elementwise product, broadcasting: a Cx1x1 gate scales a CxHxW value (squeeze-excitation)",
+        colour="#9ebcda",
+        saves_inputs=True,  # each factor's gradient needs the other factors
+        examples=(((4, 8, 8), (4, 1, 1)), ((4, 8, 8), (4, 8, 8)), ((4, 1, 1), (4, 8, 8), (1, 8, 8))),
+    )
+)

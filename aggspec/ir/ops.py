@@ -81,7 +81,7 @@ def _no_detail(args: Args) -> str:
     return ""
 
 
-def _keeps_nothing_more(in_shape: Shape, out_shape: Shape, batch: int) -> int:
+def _keeps_nothing_more(in_shape: Shape, out_shape: Shape, batch: int, args: Args) -> int:
     return 0
 
 
@@ -122,9 +122,9 @@ class Op:
     # What autograd keeps of this op for the backward pass, besides parameters:
     # its "input", its "output" or "nothing" (``analysis/training.py`` adds it up).
     saves: str = "input"
-    # Bytes kept besides that, for a batch, from the input and output shapes
-    # (batch norm's per-channel statistics, max pooling's int64 indices).
-    saves_extra: Callable[[Shape, Shape, int], int] = _keeps_nothing_more
+    # Bytes kept besides that, for a batch, from the input and output shapes and
+    # the arguments (batch norm's per-channel statistics, max pooling's int64 indices).
+    saves_extra: Callable[[Shape, Shape, int, Args], int] = _keeps_nothing_more
     # Its output is its input or a view of it (flatten, identity): no new storage.
     aliases_input: bool = False
 
@@ -194,12 +194,16 @@ def _positive(name: str, what: str, value: int) -> int:
     return value
 
 
-def _sliding(name: str, h: int, w: int, k: int, stride: int, padding: int) -> tuple[int, int]:
-    out_h = (h + 2 * padding - k) // stride + 1
-    out_w = (w + 2 * padding - k) // stride + 1
+def _sliding(
+    name: str, h: int, w: int, k: int, stride: int, padding: int, dilation: int = 1
+) -> tuple[int, int]:
+    reach = dilation * (k - 1) + 1  # the kernel's extent over the input
+    out_h = (h + 2 * padding - reach) // stride + 1
+    out_w = (w + 2 * padding - reach) // stride + 1
     if out_h < 1 or out_w < 1:
+        dilated = f", dilation {dilation}" if dilation != 1 else ""
         raise OpError(
-            f"{name} with kernel {k}, stride {stride} and padding {padding} leaves no spatial "
+            f"{name} with kernel {k}, stride {stride}{dilated} and padding {padding} leaves no spatial "
             f"size from a {h}x{w} input"
         )
     return out_h, out_w
@@ -218,21 +222,51 @@ def _conv_shape(shape: Shape, args: Args) -> Shape:
     k = _positive("conv", "kernel size", args["k"])
     stride = _positive("conv", "stride", args["stride"])
     groups = _positive("conv", "group count", args["groups"])
+    dilation = _positive("conv", "dilation", args["dilation"])
+    if args["padding"] < 0:
+        raise OpError(f"conv padding must be 0 or more, got {args['padding']}")
     if c % groups or out % groups:
         raise OpError(
             f"conv groups={groups} must divide both input channels ({c}) and output channels ({out})"
         )
-    return (out, *_sliding("conv", h, w, k, stride, k // 2))
+    return (out, *_sliding("conv", h, w, k, stride, args["padding"], dilation))
+
+
+def _conv_padding(args: dict[str, Any]) -> dict[str, Any]:
+    # "same" padding for odd kernels at stride 1, dilated or not: dilation * (k // 2)
+    padding = args["dilation"] * (args["k"] // 2) if args["padding"] is None else args["padding"]
+    return {**args, "padding": padding}
 
 
 def _conv_detail(args: Args) -> str:
-    return f"{args['k']}x{args['k']}" + (f" /{args['stride']}" if args["stride"] != 1 else "")
+    detail = f"{args['k']}x{args['k']}" + (f" /{args['stride']}" if args["stride"] != 1 else "")
+    return detail + (f" d{args['dilation']}" if args["dilation"] != 1 else "")
+
+
+def _conv_detail_transposed(args: Args) -> str:
+    return f"{args['k']}x{args['k']}" + (f" x{args['stride']}" if args["stride"] != 1 else "")
 
 
 def _conv_params(shape: Shape, args: Args) -> int:
     out: int = args["out"]
     weights: int = out * (shape[0] // args["groups"]) * args["k"] * args["k"]
     return weights + (out if args["bias"] else 0)
+
+
+def _conv_module(shape: Shape, args: Args) -> TorchCall:
+    dilated = (("dilation", args["dilation"]),) if args["dilation"] != 1 else ()
+    return TorchCall(
+        "Conv2d",
+        (shape[0], args["out"]),
+        (
+            ("kernel_size", args["k"]),
+            ("stride", args["stride"]),
+            ("padding", args["padding"]),
+            *dilated,
+            ("groups", args["groups"]),
+            ("bias", args["bias"]),
+        ),
+    )
 
 
 register(
@@ -245,27 +279,97 @@ register(
                 Parameter("stride", "int", 1),
                 Parameter("groups", "int", 1),
                 Parameter("bias", "bool", False),
+                Parameter("padding", "int", None),
+                Parameter("dilation", "int", 1),
             )
         ),
         _conv_shape,
-        lambda shape, args: TorchCall(
-            "Conv2d",
-            (shape[0], args["out"]),
-            (
-                ("kernel_size", args["k"]),
-                ("stride", args["stride"]),
-                ("padding", args["k"] // 2),
-                ("groups", args["groups"]),
-                ("bias", args["bias"]),
-            ),
-        ),
+        _conv_module,
         _conv_params,
         lambda shape, out, args: out[0] * out[1] * out[2] * (shape[0] // args["groups"]) * args["k"] ** 2,
         family="conv",
         weight_layer=True,
-        summary="2-d convolution, padding k // 2 (nn.Conv2d)",
+        summary="2-d convolution; padding defaults to dilation * (k // 2) (nn.Conv2d)",
+        resolve_args=_conv_padding,
         detail=_conv_detail,
-        examples=(Example("conv(6, 3)"), Example("conv(8, 1, stride=2, groups=2, bias=true)", (4, 9, 9))),
+        examples=(
+            Example("conv(6, 3)"),
+            Example("conv(8, 1, stride=2, groups=2, bias=true)", (4, 9, 9)),
+            Example("conv(6, 3, padding=0)", (4, 9, 9)),
+            Example("conv(4, 3, dilation=2)", (4, 9, 9)),
+            Example("conv(4, 3, stride=2, padding=2, dilation=3)", (4, 11, 11)),
+        ),
+    )
+)
+
+
+def _transposed_shape(shape: Shape, args: Args) -> Shape:
+    c, h, w = _feature_map("conv_transpose", shape)
+    out = _positive("conv_transpose", "output channel count", args["out"])
+    k = _positive("conv_transpose", "kernel size", args["k"])
+    stride = _positive("conv_transpose", "stride", args["stride"])
+    groups = _positive("conv_transpose", "group count", args["groups"])
+    padding, extra = args["padding"], args["output_padding"]
+    if padding < 0 or not 0 <= extra < stride:
+        raise OpError(
+            f"conv_transpose needs padding of 0 or more and output_padding from 0 to stride - 1, "
+            f"got padding {padding} and output_padding {extra}"
+        )
+    if c % groups or out % groups:
+        raise OpError(
+            f"conv_transpose groups={groups} must divide both input channels ({c}) "
+            f"and output channels ({out})"
+        )
+    size = [(n - 1) * stride - 2 * padding + k + extra for n in (h, w)]
+    if min(size) < 1:
+        raise OpError(f"conv_transpose with kernel {k} and padding {padding} leaves no size from {h}x{w}")
+    return (out, size[0], size[1])
+
+
+register(
+    Op(
+        "conv_transpose",
+        Signature(
+            (
+                Parameter("out", "int"),
+                Parameter("k", "int"),
+                Parameter("stride", "int", 1),
+                Parameter("padding", "int", 0),
+                Parameter("output_padding", "int", 0),
+                Parameter("groups", "int", 1),
+                Parameter("bias", "bool", False),
+            )
+        ),
+        _transposed_shape,
+        lambda shape, args: TorchCall(
+            "ConvTranspose2d",
+            (shape[0], args["out"]),
+            (
+                ("kernel_size", args["k"]),
+                ("stride", args["stride"]),
+                ("padding", args["padding"]),
+                ("output_padding", args["output_padding"]),
+                ("groups", args["groups"]),
+                ("bias", args["bias"]),
+            ),
+        ),
+        # weight (in, out / groups, k, k), as nn.ConvTranspose2d stores it
+        lambda shape, args: (
+            shape[0] * (args["out"] // args["groups"]) * args["k"] ** 2 + (args["out"] if args["bias"] else 0)
+        ),
+        # each input position scatters into a k x k window of out / groups channels
+        lambda shape, out, args: (
+            shape[0] * shape[1] * shape[2] * (args["out"] // args["groups"]) * args["k"] ** 2
+        ),
+        family="conv",
+        weight_layer=True,
+        summary="transposed 2-d convolution, the learned upsampling (nn.ConvTranspose2d)",
+        detail=_conv_detail_transposed,
+        examples=(
+            Example("conv_transpose(6, 2, stride=2)"),
+            Example("conv_transpose(4, 3, stride=2, padding=1, output_padding=1, bias=true)", (4, 5, 5)),
+            Example("conv_transpose(4, 3, groups=2)"),
+        ),
     )
 )
 
@@ -301,9 +405,56 @@ register(
         lambda shape, args: TorchCall("BatchNorm2d" if len(shape) == 3 else "BatchNorm1d", (shape[0],)),
         lambda shape, args: 2 * shape[0],
         family="norm",
-        saves_extra=lambda shape, out, batch: 2 * 4 * shape[0],  # the batch mean and 1/std, fp32
+        saves_extra=lambda shape, out, batch, args: 2 * 4 * shape[0],  # the batch mean and 1/std, fp32
         summary="batch normalisation over channels (nn.BatchNorm2d; BatchNorm1d on features)",
         examples=(Example("bn"), Example("bn", (16,))),
+    )
+)
+
+
+def _groupnorm_shape(shape: Shape, args: Args) -> Shape:
+    c, _, _ = _feature_map("groupnorm", shape)
+    groups = _positive("groupnorm", "group count", args["groups"])
+    if c % groups:
+        raise OpError(f"groupnorm groups={groups} must divide the channels ({c})")
+    return shape
+
+
+register(
+    Op(
+        "groupnorm",
+        Signature((Parameter("groups", "int"),)),
+        _groupnorm_shape,
+        lambda shape, args: TorchCall("GroupNorm", (args["groups"], shape[0])),
+        lambda shape, args: 2 * shape[0],
+        family="norm",
+        # besides the input: each sample's per-group mean and 1/std, fp32
+        saves_extra=lambda shape, out, batch, args: 2 * 4 * batch * args["groups"],
+        summary="group normalisation: channels in groups, each normalised over its channels and positions",
+        detail=lambda args: str(args["groups"]),
+        examples=(Example("groupnorm(2)"), Example("groupnorm(1)"), Example("groupnorm(4)")),
+    )
+)
+
+
+def _layernorm_module(shape: Shape, args: Args) -> TorchCall:
+    if len(shape) == 1:
+        return TorchCall("LayerNorm", (shape[0],))
+    return TorchCall("ChannelLayerNorm", (shape[0],), runtime=True)
+
+
+register(
+    Op(
+        "layernorm",
+        Signature(),
+        _same,
+        _layernorm_module,
+        lambda shape, args: 2 * shape[0],
+        family="norm",
+        summary="layer normalisation over the channels at each position (ConvNeXt); nn.LayerNorm on features",
+        # besides the input: the mean and 1/std of each position (each sample, on features), fp32
+        saves_extra=lambda shape, out, batch, args: 2 * 4 * batch * math.prod(shape[1:]),
+        examples=(Example("layernorm"), Example("layernorm", (16,))),
     )
 )
 
@@ -313,6 +464,9 @@ for _name, _cls, _summary, _saves in (
     ("sigmoid", "Sigmoid", "logistic sigmoid", "output"),
     ("tanh", "Tanh", "hyperbolic tangent", "output"),
     ("silu", "SiLU", "sigmoid linear unit (swish)", "input"),
+    ("relu6", "ReLU6", "min(max(x, 0), 6) (MobileNetV2)", "input"),
+    ("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)", "input"),
+    ("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6, a cheap gate (eSE, MobileNetV3)", "input"),
 ):
     register(Op(_name, Signature(), _same, _plain(_cls), family="activation", summary=_summary, saves=_saves))
 
@@ -344,7 +498,7 @@ register(
         lambda shape, args: TorchCall("Dropout", (), (("p", args["p"]),)),
         family="regularize",
         saves="nothing",
-        saves_extra=lambda shape, out, batch: 4 * batch * math.prod(shape),  # the scaled mask, fp32
+        saves_extra=lambda shape, out, batch, args: 4 * batch * math.prod(shape),  # the scaled mask, fp32
         summary="zeroes elements with probability p while training",
         examples=(Example("dropout(0.25)"),),
     )
@@ -386,7 +540,7 @@ register(
         ),
         family="pool",
         summary="max pooling; stride defaults to k (nn.MaxPool2d)",
-        saves_extra=lambda shape, out, batch: 8 * batch * math.prod(out),  # argmax indices, int64
+        saves_extra=lambda shape, out, batch, args: 8 * batch * math.prod(out),  # argmax indices, int64
         resolve_args=_pool_stride,
         detail=_pool_detail,
         examples=(Example("maxpool(2)"), Example("maxpool(3, stride=2, padding=1)", (4, 9, 9))),
@@ -428,6 +582,83 @@ register(
         family="pool",
         summary="global average pool to Cx1x1",
         saves="nothing",  # its backward spreads the gradient: it needs the input's size only
+    )
+)
+
+
+_UPSAMPLE_MODES = ("nearest", "bilinear")
+
+
+def _upsample_shape(shape: Shape, args: Args) -> Shape:
+    c, h, w = _feature_map("upsample", shape)
+    scale = _positive("upsample", "integer scale", args["scale"])
+    if args["mode"] not in _UPSAMPLE_MODES:
+        raise OpError(
+            f"upsample mode must be one of {', '.join(map(repr, _UPSAMPLE_MODES))}, got {args['mode']!r}"
+        )
+    if args["align_corners"] and args["mode"] != "bilinear":
+        raise OpError('upsample align_corners=true needs mode="bilinear"')
+    return (c, h * scale, w * scale)
+
+
+def _upsample_module(shape: Shape, args: Args) -> TorchCall:
+    corners = (("align_corners", args["align_corners"]),) if args["mode"] == "bilinear" else ()
+    return TorchCall("Upsample", (), (("scale_factor", args["scale"]), ("mode", args["mode"]), *corners))
+
+
+register(
+    Op(
+        "upsample",
+        Signature(
+            (
+                Parameter("scale", "int"),
+                Parameter("mode", "str", "nearest"),
+                Parameter("align_corners", "bool", False),
+            )
+        ),
+        _upsample_shape,
+        _upsample_module,
+        family="resample",
+        summary='enlarges H and W by an integer scale, mode "nearest" or "bilinear" (nn.Upsample)',
+        saves="nothing",  # its backward needs the sizes only
+        detail=lambda args: f"x{args['scale']}" + (" bilinear" if args["mode"] == "bilinear" else ""),
+        examples=(
+            Example("upsample(2)"),
+            Example('upsample(3, mode="bilinear")', (4, 5, 5)),
+            Example('upsample(2, mode="bilinear", align_corners=true)'),
+        ),
+    )
+)
+
+
+def _slice_shape(shape: Shape, args: Args) -> Shape:
+    channels = shape[0]
+    start, stop = args["start"], args["stop"]
+    if not 0 <= start < stop <= channels:
+        raise OpError(
+            f"slice({start}, {stop}) must satisfy 0 <= start < stop <= {channels}, "
+            f"the channels of its {format_shape(shape)} input"
+        )
+    return (stop - start, *shape[1:])
+
+
+def _lower_slice(builder: GraphBuilder, x: Value, shape: Shape, args: Args) -> Value:
+    # a view of the channels [start, stop), as x[:, start:stop] is
+    return builder.call("torch.narrow", (x, 1, args["start"], args["stop"] - args["start"]))
+
+
+register(
+    Op(
+        "slice",
+        Signature((Parameter("start", "int"), Parameter("stop", "int"))),
+        _slice_shape,
+        family="reshape",
+        summary="the channels start .. stop - 1, a view (x[:, start:stop])",
+        lower=_lower_slice,
+        saves="nothing",
+        aliases_input=True,
+        detail=lambda args: f"{args['start']}:{args['stop']}",
+        examples=(Example("slice(1, 3)"), Example("slice(0, 8)", (16,)), Example("slice(3, 4)")),
     )
 )
 

@@ -8,11 +8,14 @@ allocator keeps freed blocks and the page cache comes and goes. PyTorch's
 profiler instead records every tensor allocation and free with its size, so
 the peak of the running total is exact and the same on every run. On a GPU,
 CUDA's own counter (``torch.cuda.max_memory_allocated``) is exact already.
-Both count tensor storage only, above what was allocated before the work began.
+Both count tensor storage only, above what was allocated before the work began;
+garbage is collected before the work and not during it, since freeing an
+earlier allocation mid-way would lower the running total.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +26,17 @@ __all__ = ["peak_bytes", "saved_bytes", "training_step_peak"]
 
 def peak_bytes(work: Callable[[], Any], device: torch.device | str = "cpu") -> int:
     """The most bytes of tensor storage ``work()`` had allocated at once, beyond what it found."""
-    device = torch.device(device)
+    # Garbage from earlier work (a dropped model's reference cycles) must not be
+    # collected in the middle: its frees would count against this work's allocations.
+    gc.collect()
+    gc.disable()
+    try:
+        return _peak_bytes(work, torch.device(device))
+    finally:
+        gc.enable()
+
+
+def _peak_bytes(work: Callable[[], Any], device: torch.device) -> int:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         before = torch.cuda.memory_allocated(device)

@@ -17,6 +17,7 @@ from torch import nn
 __all__ = [
     "RUNTIME_DEFINITIONS",
     "RUNTIME_DEPENDENCIES",
+    "ChannelLayerNorm",
     "RecomputedSegment",
     "WeightedSum",
     "init_weights",
@@ -42,10 +43,21 @@ class WeightedSum(nn.Module):
         return out
 
 
+class ChannelLayerNorm(nn.LayerNorm):
+    """Layer normalisation over the channels of a feature map, at each position (ConvNeXt's)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # N, C, H, W -> N, H, W, C views: layer_norm normalises the last dimension
+        y = nn.functional.layer_norm(
+            x.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps
+        )
+        return y.permute(0, 3, 1, 2)
+
+
 def init_weights(model: nn.Module, seed: int | None = 0) -> nn.Module:
     """Initialise as the reference implementations do; ``seed`` makes it reproducible.
 
-    Convolutions: He-normal (fan_out, ReLU gain), as torchvision's ResNet.
+    Convolutions, transposed ones too: He-normal (fan_out, ReLU gain), as torchvision's ResNet.
     BatchNorm: weight 1, bias 0. Linear: PyTorch's default weight, bias 0.
     Learned merge weights: 0 (every input starts at sigmoid(0) = 0.5).
     The global RNG is left untouched.
@@ -57,7 +69,7 @@ def init_weights(model: nn.Module, seed: int | None = 0) -> nn.Module:
         generator.manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, nn.Conv2d):
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.kaiming_normal_(
                     module.weight, mode="fan_out", nonlinearity="relu", generator=generator
                 )
@@ -225,6 +237,6 @@ class RecomputedSegment(torch.autograd.Function):
 # registry entries build (TorchCall(runtime=True)) and the functions lowering
 # or passes call. A file copies those it uses, and always init_weights. Each
 # must need nothing but torch, nn and math, since its source is copied as is.
-RUNTIME_DEFINITIONS = (WeightedSum, recompute, RecomputedSegment, init_weights)
+RUNTIME_DEFINITIONS = (WeightedSum, ChannelLayerNorm, recompute, RecomputedSegment, init_weights)
 # Definitions that others call, so a file that uses the first copies the rest too.
 RUNTIME_DEPENDENCIES = {"recompute": ("RecomputedSegment",)}

@@ -47,7 +47,15 @@ def test_ops_chain_with_readable_ids_and_shapes() -> None:
     ]
     shapes = dict(graph.nodes(data="shape"))
     assert shapes["conv1"] == (16, 16, 16) and shapes["flatten1"] == (16,) and shapes["linear1"] == (10,)
-    assert graph.nodes["conv1"]["args"] == {"out": 16, "k": 3, "stride": 2, "groups": 1, "bias": False}
+    assert graph.nodes["conv1"]["args"] == {
+        "out": 16,
+        "k": 3,
+        "stride": 2,
+        "groups": 1,
+        "bias": False,
+        "padding": 1,
+        "dilation": 1,
+    }
     assert graph.nodes["conv1"]["span"].line == 1
     assert graph.graph["output"] == "linear1"
 

@@ -31,7 +31,7 @@ def valid() -> nx.MultiDiGraph:
     builder = IRBuilder(Limits())
     add = builder.add_node
     add("input", kind="input", op="input", shape=(3, 8, 8), span=SPAN, role="input", group="input")
-    conv_args = {"out": 4, "k": 3, "stride": 1, "groups": 1, "bias": False}
+    conv_args = {"out": 4, "k": 3, "stride": 1, "groups": 1, "bias": False, "padding": 1, "dilation": 1}
     add(
         "conv1",
         kind="op",
@@ -209,12 +209,27 @@ BROKEN: list[tuple[str, str | None, Callable[[nx.MultiDiGraph], None]]] = [
     (
         "args",
         "conv1",
-        _set("conv1", args={"out": 4, "k": 3, "stride": 1, "groups": 1, "bias": False, "x": 1}),
+        _set(
+            "conv1",
+            args={
+                "out": 4,
+                "k": 3,
+                "stride": 1,
+                "groups": 1,
+                "bias": False,
+                "padding": 1,
+                "dilation": 1,
+                "x": 1,
+            },
+        ),
     ),
     (
         "shape rule",
         "conv1",
-        _set("conv1", args={"out": 4, "k": 3, "stride": None, "groups": 1, "bias": False}),
+        _set(
+            "conv1",
+            args={"out": 4, "k": 3, "stride": None, "groups": 1, "bias": False, "padding": 1, "dilation": 1},
+        ),
     ),
     ("shape rule", "conv1", _set("conv1", shape=(4, 4, 4))),
     ("shape rule", "stage1.layer2.sum1", _set("stage1.layer2.sum1", shape=(8, 8, 8))),

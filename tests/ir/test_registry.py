@@ -176,9 +176,9 @@ def test_broadcast_shape_rule() -> None:
 # ---------------------------------------------------------------- adding an op and a merge
 
 
-def _upsample_shape(shape: Shape, args: ops.Args) -> Shape:
+def _enlarge_shape(shape: Shape, args: ops.Args) -> Shape:
     if len(shape) != 3:
-        raise OpError("upsample needs a feature map")
+        raise OpError("enlarge needs a feature map")
     return (shape[0], shape[1] * args["scale"], shape[2] * args["scale"])
 
 
@@ -187,9 +187,9 @@ def throwaway():
     """An op of a new family and a broadcasting merge, each registered by one call, then removed."""
     op = ops.register(
         Op(
-            "upsample",
+            "enlarge",
             Signature((Parameter("scale", "int", 2),)),
-            _upsample_shape,
+            _enlarge_shape,
             lambda shape, args: TorchCall("Upsample", (), (("scale_factor", args["scale"]),)),
             family="resample",
             summary="nearest-neighbour upsampling",
@@ -209,14 +209,14 @@ def throwaway():
     try:
         yield op, merge
     finally:
-        del OPS["upsample"], MERGES["gate"]
+        del OPS["enlarge"], MERGES["gate"]
 
 
 GATED = """
 network Gated(input 3x8x8) {
     conv(8, 3) bn relu
     join gate { identity | gap conv(8, 1) sigmoid }
-    upsample(2)
+    enlarge(2)
     stage 3 * {bn relu conv(8, 3)} { take dense; merge gate; emit last }
     join gate { identity | gap conv(8, 1) sigmoid }
     gap flatten linear(10)
@@ -228,7 +228,7 @@ def test_a_new_op_family_and_a_broadcasting_merge_need_one_registration_each(tmp
     op, merge = throwaway
     spec = aggspec.loads(GATED)
     assert spec.graph.nodes["join1.gate1"]["shape"] == (8, 8, 8)
-    assert spec.graph.nodes["upsample1"]["shape"] == (8, 16, 16)
+    assert spec.graph.nodes["enlarge1"]["shape"] == (8, 16, 16)
 
     model = through_every_back_end(tmp_path, spec)
     x = torch.randn(BATCH, 3, 8, 8)
@@ -258,7 +258,7 @@ def test_a_new_op_family_and_a_broadcasting_merge_need_one_registration_each(tmp
         and "join1_gate1 = join1_branch1_identity1 * join1_branch2_sigmoid1" in source
     )
     dots = {level: aggspec.draw(spec, level).source for level in LEVELS}
-    assert "upsample x2" in dots["op"] and "legend_resample" in dots["op"]
+    assert "enlarge x2" in dots["op"] and "legend_resample" in dots["op"]
     assert f'fillcolor="{op.colour}"' in dots["op"] and f'fillcolor="{merge.colour}"' in dots["op"]
     report = aggspec.analyze(spec)
     assert report.params == parameter_count(spec.graph) == sum(p.numel() for p in model.parameters())
@@ -287,7 +287,7 @@ def test_an_op_lowered_to_functions_needs_one_registration(tmp_path) -> None:
         Op(
             "zoom",
             Signature((Parameter("scale", "int", 2),)),
-            _upsample_shape,
+            _enlarge_shape,
             lower=_interpolate,
             family="resample",
             summary="nearest-neighbour upsampling by torch.nn.functional.interpolate",
@@ -307,4 +307,4 @@ def test_an_op_lowered_to_functions_needs_one_registration(tmp_path) -> None:
     finally:
         del OPS["zoom"]
     with pytest.raises(ValueError, match="give exactly one of torch_module and lower"):
-        Op("neither", Signature(), _upsample_shape)
+        Op("neither", Signature(), _enlarge_shape)

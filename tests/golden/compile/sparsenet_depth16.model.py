@@ -17,7 +17,7 @@ PARAMS = {'depth': 16, 'growth': 24, 'bottleneck': False, 'classes': 10, 'merge'
 def init_weights(model: nn.Module, seed: int | None = 0) -> nn.Module:
     """Initialise as the reference implementations do; ``seed`` makes it reproducible.
 
-    Convolutions: He-normal (fan_out, ReLU gain), as torchvision's ResNet.
+    Convolutions, transposed ones too: He-normal (fan_out, ReLU gain), as torchvision's ResNet.
     BatchNorm: weight 1, bias 0. Linear: PyTorch's default weight, bias 0.
     Learned merge weights: 0 (every input starts at sigmoid(0) = 0.5).
     The global RNG is left untouched.
@@ -29,7 +29,7 @@ def init_weights(model: nn.Module, seed: int | None = 0) -> nn.Module:
         generator.manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, nn.Conv2d):
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
                 nn.init.kaiming_normal_(
                     module.weight, mode="fan_out", nonlinearity="relu", generator=generator
                 )
