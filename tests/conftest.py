@@ -20,7 +20,9 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 # Examples that take seconds to build, run or draw: their cases run in the full
 # suite only, so the fast tier (`pytest -m "not slow"`) still covers every
 # other example in each per-example test.
-HEAVY_EXAMPLES = frozenset({"resnet50.agg", "densenet121.agg", "fractalnet.agg", "randwire.agg"})
+HEAVY_EXAMPLES = frozenset(
+    {"resnet50.agg", "se_resnet50.agg", "densenet121.agg", "fractalnet.agg", "randwire.agg"}
+)
 
 
 def slow_if_heavy(name: str) -> tuple[pytest.MarkDecorator, ...]:

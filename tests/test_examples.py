@@ -45,6 +45,11 @@ REFERENCES = [
     ("resnet18.agg", {}, 11_689_512, (1000,)),
     ("resnet50.agg", {}, 25_557_032, (1000,)),
     ("densenet121.agg", {}, 7_978_856, (1000,)),
+    ("densenet121.agg", {"growth": 48, "blocks": [6, 12, 36, 24]}, 28_681_000, (1000,)),  # densenet161
+    ("densenet121.agg", {"blocks": [6, 12, 32, 32]}, 14_149_480, (1000,)),  # densenet169
+    ("densenet121.agg", {"blocks": [6, 12, 48, 32]}, 20_013_928, (1000,)),  # densenet201
+    ("se_resnet50.agg", {}, 28_088_024, (1000,)),
+    ("mobilenet_v2.agg", {}, 3_504_872, (1000,)),
     ("densenet_cifar.agg", {"depth": 40, "growth": 12, "bottleneck": False}, 1_059_298, (10,)),
     ("densenet_cifar.agg", {"depth": 100, "growth": 12, "bottleneck": True}, 769_162, (10,)),
     ("sparsenet_cifar.agg", {"classes": 100}, 1_461_124, (100,)),

@@ -47,10 +47,14 @@ class NameScope:
         return f"{self.prefix}.{name}" if self.prefix else name
 
     def fresh(self, base: str) -> str:
-        """``base1``, ``base2``... : the first numbered name not yet used anywhere."""
+        """``base1``, ``base2``... : the first numbered name not yet used anywhere.
+
+        A base ending in a digit takes an underscore first (``relu6_1``, not ``relu61``).
+        """
+        joint = "_" if base[-1:].isdigit() else ""
         while True:
             self.counts[base] = self.counts.get(base, 0) + 1
-            name = self.qualify(f"{base}{self.counts[base]}")
+            name = self.qualify(f"{base}{joint}{self.counts[base]}")
             if name not in self.taken:
                 self.taken.add(name)
                 return name

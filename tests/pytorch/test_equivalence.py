@@ -17,7 +17,7 @@ import aggspec
 from aggspec import port_state_dict
 
 from ..conftest import EXAMPLES, slow_if_heavy
-from ..references import densenet, others, resnet
+from ..references import densenet, gated, mobilenet, others, resnet
 
 # The ImageNet models run on 64x64 images: their pooling head takes any size,
 # and a quarter of the width keeps the suite fast on two cores.
@@ -25,6 +25,8 @@ CASES = [
     ("resnet18.agg", {}, resnet.resnet18, (3, 64, 64)),
     ("resnet50.agg", {}, resnet.resnet50, (3, 64, 64)),
     ("densenet121.agg", {}, densenet.densenet121, (3, 64, 64)),
+    ("se_resnet50.agg", {}, gated.se_resnet50, (3, 64, 64)),
+    ("mobilenet_v2.agg", {}, mobilenet.MobileNetV2, (3, 64, 64)),
     ("densenet_cifar.agg", {"depth": 40}, lambda: densenet.CifarNet(40, 12, False, False), (3, 32, 32)),
     (
         "densenet_cifar.agg",
@@ -88,7 +90,10 @@ def test_matches_hand_written_reference(name, overrides, reference_factory, shap
 
     x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(2))
     x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
-    y_ours, y_ref = model(x_ours), reference(x_ref)
+    torch.manual_seed(4)  # the same dropout masks in both, drawn in the same order
+    y_ours = model(x_ours)
+    torch.manual_seed(4)
+    y_ref = reference(x_ref)
     torch.testing.assert_close(y_ours, y_ref, atol=1e-5, rtol=1e-5)
 
     grad = torch.randn(y_ref.shape, generator=torch.Generator().manual_seed(3))
