@@ -52,6 +52,26 @@ CASES: list[tuple[str, str, list[str]]] = [
     ("for_over_non_list", NET.format(body="for i in 3 { relu }"), []),
     ("for_unpack_mismatch", NET.format(body="for (a, b) in [1, 2] { relu }"), []),
     ("integer_too_large", "let big = 10 ** 40\n" + NET.format(body="relu"), []),
+    # the zoo's ops and rules
+    ("upsample_size_mismatch", NET.format(body="join concat { identity | maxpool(2) upsample(3) }"), []),
+    ("gate_channels_differ", NET.format(body="join mul { identity | gap conv(2, 1) sigmoid }"), []),
+    ("slice_past_channels", NET.format(body="slice(2, 6)"), []),
+    ("upsample_unknown_mode", NET.format(body='upsample(2, mode="cubic")'), []),
+    (
+        "conv_transpose_output_padding",
+        NET.format(body="conv_transpose(4, 3, stride=2, output_padding=2)"),
+        [],
+    ),
+    ("ctz_of_zero", "let x = ctz(0)\n" + NET.format(body="relu"), []),
+    ("in_needs_a_list", "let x = 3 in 4\n" + NET.format(body="relu"), []),
+    ("negative_shift", "let x = 1 << -1\n" + NET.format(body="relu"), []),
+    ("order_words", NET.format(body="stage 3 * relu { take dense, latest first }"), []),
+    ("project_option", NET.format(body="residual(project, norm=false) { conv(8, 3) }"), []),
+    (
+        "offsets_list_of_non_ints",
+        "param gaps = [1, 2.5]\n" + NET.format(body="stage 3 * relu { take offsets(gaps) }"),
+        [],
+    ),
     # merges
     ("stage_sum_shapes_differ", NET.format(body="stage 3 * conv(8, 3) { take dense; merge sum }"), []),
     ("residual_shape_changes", NET.format(body="residual { conv(8, 3) }"), []),

@@ -20,11 +20,13 @@ from aggspec.ir.rules import (
     EMIT_RULES,
     TAKE_RULES,
     EmitRule,
+    Ordered,
     RuleEntry,
     RuleError,
     TakeAtEnd,
     TakeRule,
     Where,
+    unordered,
 )
 from aggspec.lang import syntax as s
 from aggspec.lang.expressions import Env, evaluate, source_text
@@ -43,6 +45,8 @@ def take_rule(elaborator: Elaborator, clause: s.TakeClause | None, env: Env) -> 
         chain: TakeRule = TAKE_RULES["chain"].build({})
         return chain
     rule: TakeRule = _rule(elaborator, clause.rule, env, TAKE_RULES, "connectivity rule")
+    if clause.order is not None:
+        rule = Ordered(rule, newest=clause.order == "newest")
     return rule
 
 
@@ -63,6 +67,8 @@ def emit_rule(
         emitting: EmitRule = _rule(elaborator, rule, env, EMIT_RULES, "emit rule")
     else:
         emitting = TakeAtEnd(_rule(elaborator, rule, env, EMIT_RULES, "emit rule"))
+    if clause.order is not None:
+        emitting = Ordered(emitting, newest=clause.order == "newest")
     if clause.using is not None:
         return emitting, merge_kind(clause.using, env), clause.using.project
     return emitting, merge_op, project
@@ -110,7 +116,7 @@ def take_lists(
     span = step.take.span if step.take else step.span
     limit = elaborator.limits.max_connections
     builder = elaborator.builder
-    if isinstance(rule, Where) and length * (length + 1) // 2 > limit:
+    if isinstance(unordered(rule), Where) and length * (length + 1) // 2 > limit:
         # A where rule examines every pair: bound that work by the same limit.
         raise AggSpecError(
             f"a where rule over {length:,} layers examines {length * (length + 1) // 2:,} pairs, "

@@ -90,6 +90,7 @@ def _source(
         span=source.span,
         context=context,
         layer=context.layer,
+        project_bn=source.merge_kind.project_bn,
     )
 
 

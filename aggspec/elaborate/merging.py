@@ -72,6 +72,7 @@ def merge(
     layer: int | None,
     projections: Projections | None = None,
     what: str = "",
+    project_bn: bool = True,
 ) -> Value:
     """Combine ``inputs`` with ``merge_op``; a single input passes through without a merge node.
 
@@ -84,7 +85,7 @@ def merge(
         inputs = [
             v
             if v.shape == target
-            else project(elaborator, v, target, scope, span, context, layer, projections)
+            else project(elaborator, v, target, scope, span, context, layer, projections, bn=project_bn)
             for v in inputs
         ]
     try:
@@ -115,8 +116,10 @@ def project(
     context: Context,
     layer: int | None,
     cache: Projections | None,
+    *,
+    bn: bool = True,
 ) -> Value:
-    """A 1x1 conv (strided if needed) and BN taking ``value`` to ``target``'s shape.
+    """A 1x1 conv (strided if needed) and BN (unless ``bn`` is false) taking ``value`` to ``target``'s shape.
 
     With a ``cache`` (a stage's), the nodes are named ``project1``... and
     shared; without (a residual), ``shortcut1``...
@@ -155,7 +158,12 @@ def project(
         layer=layer,
         inputs=(value.node,),
     )
-    bn = elaborator.add_node(
+    if not bn:
+        projected = Value(conv, target)
+        if cache is not None:
+            cache[key] = projected
+        return projected
+    norm = elaborator.add_node(
         project_scope.fresh("bn"),
         project_scope,
         context,
@@ -167,7 +175,7 @@ def project(
         layer=layer,
         inputs=(conv,),
     )
-    projected = Value(bn, target)
+    projected = Value(norm, target)
     if cache is not None:
         cache[key] = projected
     return projected
@@ -194,6 +202,7 @@ def join(elaborator: Elaborator, step: s.Join, value: Value, context: Context) -
         context=context,
         layer=context.layer,
         what="join: ",
+        project_bn=step.merge_kind.project_bn,
     )
 
 
@@ -212,8 +221,9 @@ def residual(elaborator: Elaborator, step: s.Residual, value: Value, context: Co
     shortcut = value
     if body.shape != value.shape:
         shortcut = project(
-            elaborator, value, body.shape, context.scope, step.span, context, context.layer, None
-        )
+            elaborator, value, body.shape, context.scope, step.span, context, context.layer, None,
+            bn=step.project_bn,
+        )  # fmt: skip
     return merge(
         elaborator,
         MERGES["sum"],

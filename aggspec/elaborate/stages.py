@@ -48,6 +48,9 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
     merge_clause = step.merge
     merge_op = merging.merge_kind(merge_clause.merge_kind, stage_env) if merge_clause else MERGES["concat"]
     project = bool(merge_clause and merge_clause.merge_kind.project)
+    project_bn = merge_clause.merge_kind.project_bn if merge_clause else True
+    using = step.emit.using if step.emit else None
+    emit_project_bn = using.project_bn if using is not None else project_bn
     emit_rule, emit_merge, emit_project = connectivity.emit_rule(
         elaborator, step.emit, stage_env, merge_op, project
     )
@@ -88,6 +91,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
             layer=l,
             projections=projections,
             what=f"layer {l} of {name}: ",
+            project_bn=project_bn,
         )
         if merge_clause and merge_clause.post.steps and len(taken) > 1:
             post_env = layer_context.env.child(shape_names(merged.shape))
@@ -123,6 +127,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
         layer=None,
         projections=projections,
         what=f"output of {name}: ",
+        project_bn=emit_project_bn,
     )
     source = elaborator.module.source
     elaborator.stages.append(
@@ -157,7 +162,9 @@ def _summarize_units(descriptions: list[str], step: s.Stage, source: str) -> str
 
 def _describe_merge(merge_op: Merge, project: bool, clause: s.MergeClause | None, source: str) -> str:
     """``StageInfo.merge``: the merge as written, ``then`` steps included (``sum(project) then relu``)."""
-    text = merge_op.name + ("(project)" if project else "")
+    text = merge_op.name
+    if project:
+        text += "(project)" if clause is None or clause.merge_kind.project_bn else "(project, bn=false)"
     if clause and clause.post.steps:
         first, last = clause.post.steps[0].span, clause.post.steps[-1].span
         text += " then " + source_text(source, Span(first.line, first.col, last.end_line, last.end_col))

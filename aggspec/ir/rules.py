@@ -15,7 +15,8 @@ rule                          take(l)                                      order
 ``random er|ws|ba(...)``      predecessors in a networkx random graph      ascending
 ============================  ===========================================  ==========================
 
-``sparse`` is another name for ``exponential``. An emit rule says what leaves
+``sparse`` is another name for ``exponential``. Any rule takes an explicit
+order after a comma (``dense, newest first``; ``Ordered``). An emit rule says what leaves
 the stage: ``last`` (x_L), ``all`` (x_0..x_L), ``sinks`` (outputs no later layer
 takes) or any take rule evaluated at l = L + 1. Adding a rule is one registry
 entry in ``TAKE_RULES`` or ``EMIT_RULES``.
@@ -52,6 +53,7 @@ __all__ = [
     "HopsOfGap",
     "Last",
     "Offsets",
+    "Ordered",
     "RandomGraph",
     "RuleEntry",
     "RuleError",
@@ -59,6 +61,7 @@ __all__ = [
     "TakeAtEnd",
     "TakeRule",
     "Where",
+    "unordered",
 ]
 
 
@@ -353,6 +356,54 @@ def _gap_itself(gap: int) -> int:
 
 def _one_hop(gap: int) -> int:
     return 1
+
+
+@dataclass(frozen=True)
+class Ordered:
+    """A take or emit rule's outputs in an explicit order: ``take dense, newest first``.
+
+    The order is the merge order, so it decides how a concatenation is laid
+    out (HarDNet and the SparseNet authors concatenate newest first; ``dense``
+    is ascending, as torchvision's DenseNet). The connections, and so the
+    hops, are the wrapped rule's.
+    """
+
+    rule: Any  # a TakeRule or an EmitRule
+    newest: bool
+
+    def __getattr__(self, attribute: str) -> Any:
+        # anything else a rule may offer (a random rule's expected_connections) is the wrapped rule's
+        if attribute.startswith("__") or attribute in ("rule", "newest"):
+            raise AttributeError(attribute)
+        return getattr(self.rule, attribute)
+
+    @property
+    def name(self) -> str:
+        return str(self.rule.name)
+
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return {**self.rule.args, "order": "newest first" if self.newest else "oldest first"}
+
+    def take(self, l: int, L: int) -> list[int]:
+        return sorted(self.rule.take(l, L), reverse=self.newest)
+
+    def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
+        return sorted(self.rule.emit(L, takes), reverse=self.newest)
+
+    def describe(self) -> str:
+        return f"{self.rule.describe()}, {'newest' if self.newest else 'oldest'} first"
+
+    def closed_form_hops(self) -> HopsOfGap | None:
+        found: HopsOfGap | None = self.rule.closed_form_hops()
+        return found
+
+
+def unordered(rule: Any) -> Any:
+    """The rule an ``Ordered`` wraps (itself if none): what it connects, whatever the order."""
+    while isinstance(rule, Ordered):
+        rule = rule.rule
+    return rule
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ class Signature:
     """Positional-or-keyword parameters, optionally followed by ``*rest`` of one kind."""
 
     parameters: tuple[Parameter, ...] = ()
-    rest: Parameter | None = None  # e.g. offsets(1, 2, 4): any number of ints
+    rest: Parameter | None = None  # e.g. offsets(1, 2, 4), or offsets([1, 2, 4]): any number of ints
 
     def bind(self, owner: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Map ``args``/``kwargs`` to parameter names; ``owner`` names the callee in messages."""
@@ -85,6 +85,8 @@ class Signature:
             bound[parameter.name] = self._check(owner, parameter, value, index)
         if self.rest is not None:
             extra = args[len(self.parameters) :]
+            if len(extra) == 1 and isinstance(extra[0], tuple):
+                extra = extra[0]  # one list stands for its elements: offsets(gaps) is offsets(1, 2, 4)
             bound[self.rest.name] = tuple(
                 self._check(owner, self.rest, value, len(self.parameters) + i)
                 for i, value in enumerate(extra)

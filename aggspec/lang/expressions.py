@@ -160,6 +160,13 @@ def _popcount(args: Sequence[Value]) -> Value:
     return bin(x).count("1")
 
 
+def _ctz(args: Sequence[Value]) -> Value:
+    x = _int(args[0], "argument of ctz")
+    if x <= 0:
+        raise ExprError(f"ctz needs a positive int, got {x}")
+    return (x & -x).bit_length() - 1
+
+
 def _len(args: Sequence[Value]) -> Value:
     if not isinstance(args[0], (tuple, str)):
         raise ExprError(f"len needs a list or string, got {type_name(args[0])}")
@@ -198,6 +205,7 @@ FUNCTIONS: dict[str, Function] = {
     "ceil": Function(1, 1, lambda a: math.ceil(_number(a[0], "argument of ceil")), "round up"),
     "log2": Function(1, 1, _log2, "base-2 logarithm (a float)"),
     "popcount": Function(1, 1, _popcount, "number of 1 bits of a non-negative int"),
+    "ctz": Function(1, 1, _ctz, "trailing zero bits of a positive int: the largest n with 2**n dividing it"),
     "len": Function(1, 1, _len, "length of a list or string"),
     "range": Function(1, 3, _range, "range(stop) or range(start, stop[, step]) as a list"),
     "sum": Function(1, 1, _sum, "sum of a list of numbers"),
@@ -266,6 +274,34 @@ def _ordered(op: str, compare: Callable[[Any, Any], bool]) -> Callable[[Value, V
     return apply
 
 
+def _bitwise(op: str) -> Callable[[Value, Value], Value]:
+    def apply(a: Value, b: Value) -> Value:
+        x, y = _int(a, f"left operand of {op}"), _int(b, f"right operand of {op}")
+        if op == "&":
+            return x & y
+        if op == "^":
+            return x ^ y
+        if y < 0:
+            raise ExprError(f"negative shift count {y}")
+        if op == ">>":
+            return x >> y
+        if x and y + x.bit_length() > 63:
+            raise ExprError(f"integer result is too large (limit {MAX_INT})")
+        return x << y
+
+    return apply
+
+
+def _contains(a: Value, b: Value) -> bool:
+    if isinstance(b, str):
+        if not isinstance(a, str):
+            raise ExprError(f"'in' a string needs a string on its left, got {type_name(a)}")
+        return a in b
+    if not isinstance(b, tuple):
+        raise ExprError(f"'in' needs a list or string on its right, got {type_name(b)} {show_value(b)}")
+    return any(_equal(a, item) for item in b)
+
+
 _BINARY: dict[str, Callable[[Value, Value], Value]] = {
     "+": _add,
     "-": lambda a, b: _number(a, "left operand of -") - _number(b, "right operand of -"),
@@ -280,6 +316,12 @@ _BINARY: dict[str, Callable[[Value, Value], Value]] = {
     "<=": _ordered("<=", lambda a, b: a <= b),
     ">": _ordered(">", lambda a, b: a > b),
     ">=": _ordered(">=", lambda a, b: a >= b),
+    "&": _bitwise("&"),
+    "^": _bitwise("^"),
+    "<<": _bitwise("<<"),
+    ">>": _bitwise(">>"),
+    "in": _contains,
+    "not in": lambda a, b: not _contains(a, b),
 }
 
 
@@ -358,6 +400,8 @@ def _eval_binary(expr: s.BinaryOp, env: Env) -> Value:
         right = _eval(expr.right, env)
         if expr.op in ("==", "!=") and isinstance(left, tuple) and isinstance(right, tuple):
             _spend(env, min(_weight(left), _weight(right)))  # comparing walks both
+        if expr.op in ("in", "not in") and isinstance(right, tuple):
+            _spend(env, _weight(right))  # membership walks the list
         return _charged(_small(_BINARY[expr.op](left, right)), env)
     except ExprError as exc:
         raise AggSpecError(str(exc), expr.span) from None

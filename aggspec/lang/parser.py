@@ -107,6 +107,10 @@ class SeparatorPostLexer:
             "<=",
             ">",
             ">=",
+            "&",
+            "^",
+            "<<",
+            ">>",
             "and",
             "or",
             "not",
@@ -491,14 +495,24 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
 
     def residual(self, meta: Any, children: list[Any]) -> s.Residual:
         project, body = children
-        return s.Residual(project is not None, body, _span(meta))
+        return s.Residual(project is not None, body, _span(meta), project is not False)
 
     def project(self, meta: Any, children: list[Any]) -> bool:
-        return True
+        """Whether the projection has its BN: ``(project)`` yes, ``(project, bn=false)`` no."""
+        (option,) = children
+        if option is None:
+            return True
+        if (
+            option.name != "bn"
+            or not isinstance(option.value, s.Literal)
+            or not isinstance(option.value.value, bool)
+        ):
+            raise AggSpecError("a projection takes one option, bn=true or bn=false", option.span)
+        return bool(option.value.value)
 
     def merge_kind(self, meta: Any, children: list[Any]) -> s.MergeKind:
         name, project = children
-        return s.MergeKind(_name(name), project is not None, _span(meta))
+        return s.MergeKind(_name(name), project is not None, _span(meta), project is not False)
 
     # stages
     def stage(self, meta: Any, children: list[Any]) -> s.Stage:
@@ -523,7 +537,8 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
         return _present(children)
 
     def take(self, meta: Any, children: list[Any]) -> s.TakeClause:
-        return s.TakeClause(children[0], _span(meta))
+        rule, order = children
+        return s.TakeClause(rule, _span(meta), order)
 
     def merge(self, meta: Any, children: list[Any]) -> s.MergeClause:
         merge_kind, post = children
@@ -531,8 +546,16 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
         return s.MergeClause(merge_kind, post_block, _span(meta))
 
     def emit(self, meta: Any, children: list[Any]) -> s.EmitClause:
-        rule, using = children
-        return s.EmitClause(rule, using, _span(meta))
+        rule, order, using = children
+        return s.EmitClause(rule, using, _span(meta), order)
+
+    def order(self, meta: Any, children: list[Any]) -> str:
+        words = " ".join(str(word) for word in children)
+        if words not in ("newest first", "oldest first"):
+            raise AggSpecError(
+                f"expected 'newest first' or 'oldest first' after ',', got '{words}'", _span(meta)
+            )
+        return words.split()[0]
 
     def where_rule(self, meta: Any, children: list[Any]) -> s.WhereRule:
         return s.WhereRule(children[0], _span(meta))
@@ -561,7 +584,7 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
     def source_merge(self, meta: Any, children: list[Any]) -> s.MergeSource:
         kind_token, project, *inputs = children
         kind_span = _token_span(kind_token)
-        merge_kind = s.MergeKind(_name(kind_token), project is not None, kind_span)
+        merge_kind = s.MergeKind(_name(kind_token), project is not None, kind_span, project is not False)
         return s.MergeSource(merge_kind, tuple(_name(t) for t in _present(inputs)), _span(meta))
 
     def return_(self, meta: Any, children: list[Token]) -> s.Return:
@@ -587,6 +610,12 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
     floordiv = _binary("//")
     mod = _binary("%")
     pow = _binary("**")
+    in_ = _binary("in")
+    not_in = _binary("not in")
+    bitxor = _binary("^")
+    bitand = _binary("&")
+    lshift = _binary("<<")
+    rshift = _binary(">>")
 
     def not_(self, meta: Any, children: list[Any]) -> s.UnaryOp:
         return s.UnaryOp("not", children[0], _span(meta))

@@ -136,6 +136,7 @@ class MergeKind:
     name: Name
     project: bool
     span: Span
+    project_bn: bool = True  # ``(project, bn=false)``: the projection is a 1x1 conv alone
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ class Residual:
     project: bool
     body: Block
     span: Span
+    project_bn: bool = True
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ Rule = NamedRule | WhereRule
 class TakeClause:
     rule: Rule
     span: Span
+    order: str | None = None  # "newest" or "oldest" first; None: the rule's own order
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,7 @@ class EmitClause:
     rule: Rule
     using: MergeKind | None
     span: Span
+    order: str | None = None  # "newest" or "oldest" first; None: the rule's own order
 
 
 @dataclass(frozen=True)

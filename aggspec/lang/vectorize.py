@@ -119,7 +119,13 @@ class _Columns:
             if np.any(np.asarray(b) == 0):
                 raise _Inexact  # the interpreter reports the pair, if it reaches one
             return a // b if expr.op == "//" else a % b
-        raise _Inexact  # / and ** make floats or huge ints
+        if expr.op in ("&", "^"):  # exact on int64, negative operands included (two's complement)
+            return a & b if expr.op == "&" else a ^ b
+        if expr.op == ">>":
+            if np.any(np.asarray(b) < 0) or np.any(np.asarray(b) > 62):
+                raise _Inexact  # a negative count is the interpreter's error to report
+            return a >> b
+        raise _Inexact  # / and ** make floats or huge ints, << may overflow; 'in' takes lists
 
     def _logical(self, expr: s.BinaryOp, left: Column, scope: Env, j: np.ndarray) -> Column:
         """``and``/``or``: a plain left operand short-circuits as in the interpreter."""
@@ -154,6 +160,11 @@ class _Columns:
             if np.any(values < 0):
                 raise _Inexact
             return _popcount(values)
+        if name == "ctz" and len(args) == 1:
+            values = np.asarray(args[0], dtype=np.int64)
+            if np.any(values <= 0):
+                raise _Inexact  # the interpreter's "ctz needs a positive int"
+            return _popcount((values & -values) - 1)  # the bits below the lowest set one
         raise _Inexact
 
 

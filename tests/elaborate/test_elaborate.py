@@ -6,6 +6,7 @@ import networkx as nx
 import pytest
 
 from aggspec import AggSpecError, Limits, loads
+from aggspec.analysis.counts import parameter_count
 from aggspec.ir import inputs_of
 
 from ..conftest import EXAMPLES
@@ -333,3 +334,35 @@ def test_op_arguments_stay_within_what_pytorch_kernels_take(op: str, argument: s
     with pytest.raises(AggSpecError, match="beyond 2,147,483,647, the most PyTorch's kernels take") as caught:
         loads(text)  # pooling raised a RuntimeError inside PyTorch
     assert caught.value.col == text.index(argument) + 1
+
+
+def test_an_explicit_order_sorts_what_a_rule_takes_and_emits() -> None:
+    text = """network N(input 8x8x8) {
+        stage 6 * conv(8, 3) { take where popcount(l - j) == 1 and l % (l - j) == 0, newest first
+                               emit where j % 2 == 1 or j == L, oldest first }
+        stage 4 * conv(8, 3) { take dense, newest first; emit exponential, oldest first }
+    }"""
+    hardnet, dense = loads(text).stages
+    assert hardnet.takes == ((0,), (1, 0), (2,), (3, 2, 0), (4,), (5, 4))  # l - 2**n for 2**n dividing l
+    assert hardnet.emits == (1, 3, 5, 6)
+    assert dense.takes[3] == (3, 2, 1, 0) and dense.emits == (1, 3, 4)
+    assert dense.take == "dense, newest first" and dense.emit == "exponential, oldest first"
+    # the connections, and so the hops, are the rule's own
+    assert dense.take_rule.closed_form_hops() is not None
+
+
+def test_offsets_take_a_list_so_a_sweep_can_vary_them() -> None:
+    text = "param gaps = [1, 2]\nnetwork N(input 8x8x8) { stage 5 * conv(8, 3) { take offsets(gaps); merge sum } }"
+    assert loads(text).stages[0].takes[4] == (4, 3)
+    assert loads(text, gaps=[1, 4]).stages[0].takes[4] == (4, 1)
+
+
+def test_a_projection_without_its_batch_norm() -> None:
+    text = "network N(input 8x8x8) {{ residual({p}) {{ conv(16, 3, 2) }} stage 3 * conv(16, 3) {{ take dense; merge sum({p}) }} }}"
+    with_bn, without = loads(text.format(p="project")), loads(text.format(p="project, bn=false"))
+    ops = lambda spec: sorted(op for node, op in spec.graph.nodes(data="op") if "shortcut" in node)  # noqa: E731
+    assert ops(with_bn) == ["bn", "conv"] and ops(without) == ["conv"]
+    assert (
+        parameter_count(with_bn.graph) - parameter_count(without.graph) == 2 * 16
+    )  # one BN's weight and bias
+    assert without.stages[0].merge == "sum(project, bn=false)"  # the merge as written

@@ -55,6 +55,19 @@ def value_of(text: str, **names):
         ("sum([1, 2, 3])", 6),
         ("abs(-2)", 2),
         ("1.5e2", 150.0),
+        ("3 in [1, 2, 3]", True),
+        ("3 not in [1, 2, 3]", False),
+        ("true in [1]", False),  # bools are not numbers, in lists too
+        ("(1, 2) in [(1, 2)]", True),
+        ('"sum" in "summation"', True),
+        ("12 & 10", 8),
+        ("12 ^ 10", 6),
+        ("1 << 10", 1024),
+        ("-16 >> 2", -4),
+        ("1 + 2 << 1", 6),  # shifts bind looser than sums, as in Python
+        ("6 & 3 == 2", True),  # and comparisons looser than bit operations
+        ("ctz(12)", 2),
+        ("ctz(1)", 0),
     ],
 )
 def test_values(text: str, expected) -> None:
@@ -87,6 +100,12 @@ def test_or_short_circuits() -> None:
         ("log2(0)", "positive"),
         ("min()", "min takes 1 to 64 arguments"),
         ("__import__", "unknown name"),
+        ("ctz(0)", "ctz needs a positive int"),
+        ("1.5 & 1", "left operand of & must be an int"),
+        ("1 << 63", "too large"),
+        ("1 >> -1", "negative shift count"),
+        ("1 in 1", "'in' needs a list or string"),
+        ('1 in "abc"', "'in' a string needs a string"),
     ],
 )
 def test_errors(text: str, message: str) -> None:
@@ -140,3 +159,11 @@ def test_comparing_giant_lists_costs_what_it_walks() -> None:
     assert isinstance(let, s.Let)
     with pytest.raises(AggSpecError, match="steps of work"):
         evaluate(let.value, Env(work=Work(10_000_000)))
+
+
+@given(st.integers(-(10**9), 10**9), st.integers(0, 30))
+def test_bit_operations_agree_with_python(a: int, b: int) -> None:
+    assert value_of("a & b ^ a >> b", a=a, b=b) == (a & b) ^ (a >> b)
+    assert value_of("a << b", a=a, b=b) == a << b
+    if a > 0:
+        assert value_of("ctz(a)", a=a) == (a & -a).bit_length() - 1

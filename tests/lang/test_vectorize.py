@@ -39,7 +39,8 @@ def interpreted(expr: s.Expr, env: Env, l: int, L: int) -> list[int] | AggSpecEr
 atoms = st.sampled_from(["j", "l", "L", "k", "0", "1", "2", "3", "-1", "7", "true", "false", "2.5"])
 UNARY = ["-", "not "]
 BINARY = ["+", "-", "*", "//", "%", "/", "**", "==", "!=", "<", "<=", ">", ">=", "and", "or"]
-CALLS = ["popcount", "abs", "log2"]
+BINARY += ["&", "^", "<<", ">>", "in", "not in"]
+CALLS = ["popcount", "abs", "log2", "ctz"]
 
 
 def _compound(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -77,6 +78,10 @@ def test_the_fast_path_equals_the_interpreter_or_defers(text: str) -> None:
         ("abs(j - l) <= 1 or true and k < 0", 9, [8]),
         ("l > 100", 9, []),  # independent of j: all or nothing
         ("l < 100", 3, [0, 1, 2]),
+        # HarDNet: layer l takes l - 2**n for every 2**n dividing l
+        ("popcount(l - j) == 1 and l % (l - j) == 0", 12, [8, 10, 11]),
+        ("(l - j) & (l - j - 1) == 0 and (l - j) <= 1 << ctz(l)", 12, [8, 10, 11]),
+        ("(j ^ l) >> 2 == 0", 6, [4, 5]),
     ],
 )
 def test_common_conditions_take_the_fast_path(text: str, layer: int, expected: list[int]) -> None:
