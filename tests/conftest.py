@@ -21,7 +21,10 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 # suite only, so the fast tier (`pytest -m "not slow"`) still covers every
 # other example in each per-example test.
 HEAVY_EXAMPLES = frozenset(
-    {"resnet50.agg", "se_resnet50.agg", "densenet121.agg", "fractalnet.agg", "randwire.agg"}
+    {
+        *("resnet50.agg", "se_resnet50.agg", "densenet121.agg", "fractalnet.agg", "randwire.agg"),
+        *("hardnet.agg", "vovnet.agg", "cspresnet50.agg"),
+    }
 )
 
 

@@ -50,6 +50,9 @@ REFERENCES = [
     ("densenet121.agg", {"blocks": [6, 12, 48, 32]}, 20_013_928, (1000,)),  # densenet201
     ("se_resnet50.agg", {}, 28_088_024, (1000,)),
     ("mobilenet_v2.agg", {}, 3_504_872, (1000,)),
+    ("hardnet.agg", {}, 17_565_348, (1000,)),
+    ("vovnet.agg", {}, 24_568_936, (1000,)),
+    ("cspresnet50.agg", {}, 21_616_168, (1000,)),
     ("densenet_cifar.agg", {"depth": 40, "growth": 12, "bottleneck": False}, 1_059_298, (10,)),
     ("densenet_cifar.agg", {"depth": 100, "growth": 12, "bottleneck": True}, 769_162, (10,)),
     ("sparsenet_cifar.agg", {"classes": 100}, 1_461_124, (100,)),

@@ -519,15 +519,34 @@ def _pool_shape(name: str) -> Callable[[Shape, Args], Shape]:
         padding = args.get("padding", 0)
         if padding < 0 or 2 * padding > k:
             raise OpError(f"{name} padding must be between 0 and half the kernel size, got {padding}")
+        if args.get("ceil", False):
+            return (c, _ceil_windows(name, h, k, stride, padding), _ceil_windows(name, w, k, stride, padding))
         return (c, *_sliding(name, h, w, k, stride, padding))
 
     return infer
 
 
+def _ceil_windows(name: str, size: int, k: int, stride: int, padding: int) -> int:
+    """Pooling windows along one side with ceil_mode, as PyTorch counts them."""
+    if size + 2 * padding < k:
+        raise OpError(f"{name} with kernel {k} and padding {padding} leaves no size from {size}")
+    out = -(-(size + 2 * padding - k) // stride) + 1
+    if (out - 1) * stride >= size + padding:  # the last window must start inside the input or left padding
+        out -= 1
+    return out
+
+
 register(
     Op(
         "maxpool",
-        Signature((Parameter("k", "int"), Parameter("stride", "int", None), Parameter("padding", "int", 0))),
+        Signature(
+            (
+                Parameter("k", "int"),
+                Parameter("stride", "int", None),
+                Parameter("padding", "int", 0),
+                Parameter("ceil", "bool", False),
+            )
+        ),
         _pool_shape("maxpool"),
         lambda shape, args: TorchCall(
             "MaxPool2d",
@@ -536,14 +555,21 @@ register(
                 ("kernel_size", args["k"]),
                 ("stride", args["stride"]),
                 ("padding", args["padding"]),
+                *((("ceil_mode", True),) if args["ceil"] else ()),
             ),
         ),
         family="pool",
-        summary="max pooling; stride defaults to k (nn.MaxPool2d)",
+        summary="max pooling; stride defaults to k; ceil=true counts a partial last window (nn.MaxPool2d)",
         saves_extra=lambda shape, out, batch, args: 8 * batch * math.prod(out),  # argmax indices, int64
         resolve_args=_pool_stride,
         detail=_pool_detail,
-        examples=(Example("maxpool(2)"), Example("maxpool(3, stride=2, padding=1)", (4, 9, 9))),
+        examples=(
+            Example("maxpool(2)"),
+            Example("maxpool(3, stride=2, padding=1)", (4, 9, 9)),
+            Example("maxpool(3, stride=2, ceil=true)", (4, 8, 8)),
+            Example("maxpool(2, ceil=true)", (4, 7, 7)),
+            Example("maxpool(3, stride=2, padding=1, ceil=true)", (4, 10, 10)),
+        ),
     )
 )
 register(

@@ -167,6 +167,16 @@ def _ctz(args: Sequence[Value]) -> Value:
     return (x & -x).bit_length() - 1
 
 
+def _index(args: Sequence[Value]) -> Value:
+    items, wanted = args
+    if not isinstance(items, tuple):
+        raise ExprError(f"index needs a list first, got {type_name(items)} {show_value(items)}")
+    for position, item in enumerate(items):
+        if _equal(item, wanted):
+            return position
+    raise ExprError(f"{show_value(wanted)} is not one of {show_value(items)}")
+
+
 def _len(args: Sequence[Value]) -> Value:
     if not isinstance(args[0], (tuple, str)):
         raise ExprError(f"len needs a list or string, got {type_name(args[0])}")
@@ -207,6 +217,7 @@ FUNCTIONS: dict[str, Function] = {
     "popcount": Function(1, 1, _popcount, "number of 1 bits of a non-negative int"),
     "ctz": Function(1, 1, _ctz, "trailing zero bits of a positive int: the largest n with 2**n dividing it"),
     "len": Function(1, 1, _len, "length of a list or string"),
+    "index": Function(2, 2, _index, "index(list, x): the position of x in the list, an error if absent"),
     "range": Function(1, 3, _range, "range(stop) or range(start, stop[, step]) as a list"),
     "sum": Function(1, 1, _sum, "sum of a list of numbers"),
     "is_list": Function(1, 1, lambda a: isinstance(a[0], tuple), "whether the value is a list"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -88,7 +89,9 @@ def matrix_figure(specs: Sequence[Spec], path: str | os.PathLike[str]) -> tuple[
                 aspect="auto",
                 extent=(-0.5, L + 0.5, L + 0.5, 0.5),
             )
-            axis.set_title(f"{spec.name} {stage.name}: L={stage.length}\ntake {stage.take}", fontsize=9)
+            # a long rule (a where condition) wraps to its panel's width rather than running into the next
+            rule = "\n".join(textwrap.wrap(f"take {stage.take}", width=40, break_long_words=True))
+            axis.set_title(f"{spec.name} {stage.name}: L={stage.length}\n{rule}", fontsize=9)
             axis.set_xlabel("source output j (0 = stage input)")
             axis.set_ylabel("target layer l")
             axis.set_yticks([1, L], [1, L])

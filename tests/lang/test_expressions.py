@@ -68,6 +68,7 @@ def value_of(text: str, **names):
         ("6 & 3 == 2", True),  # and comparisons looser than bit operations
         ("ctz(12)", 2),
         ("ctz(1)", 0),
+        ("index([68, 85, 39], 85)", 1),
     ],
 )
 def test_values(text: str, expected) -> None:
@@ -106,6 +107,7 @@ def test_or_short_circuits() -> None:
         ("1 >> -1", "negative shift count"),
         ("1 in 1", "'in' needs a list or string"),
         ('1 in "abc"', "'in' a string needs a string"),
+        ("index([68, 85], 50)", "50 is not one of \\[68, 85\\]"),
     ],
 )
 def test_errors(text: str, message: str) -> None:
