@@ -13,6 +13,7 @@ from typing import Any
 
 import networkx as nx
 
+from aggspec.errors import AggSpecError
 from aggspec.ir import StageInfo
 from aggspec.ir.shapes import Shape
 from aggspec.lang import syntax as s
@@ -51,6 +52,11 @@ class Spec:
     @property
     def stages(self) -> list[StageInfo]:
         return list(self.graph.graph["stages"])
+
+    def error(self, message: str) -> AggSpecError:
+        """A user error about the whole network, located at its ``network`` declaration's name."""
+        network = next(d for d in self.module.declarations if isinstance(d, s.Network))
+        return AggSpecError(message, network.name.span, filename=self.filename, source=self.module.source)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         """Jupyter shows a Spec as its layer diagram (SVG), when graphviz's dot is installed."""

@@ -70,7 +70,13 @@ def matrix_figure(specs: Sequence[Spec], path: str | os.PathLike[str]) -> tuple[
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = max(max(len(spec.stages) for spec in specs), 1)
+    for spec in specs:
+        if not spec.stages:  # nothing to draw: say so rather than write a blank picture
+            raise spec.error(
+                f"network {spec.name} has no stages, so --matrix has no connectivity to draw "
+                "(draw the network itself with `aggspec viz` without --matrix)"
+            )
+    columns = max(len(spec.stages) for spec in specs)
     figure, axes = plt.subplots(
         len(specs), columns, figsize=(4 * columns, 4 * len(specs)), squeeze=False, constrained_layout=True
     )

@@ -17,3 +17,17 @@ def test_a_long_stage_is_drawn_from_bounded_cells_with_no_connection_dropped() -
     assert image.shape == (IMAGE_SIDE, IMAGE_SIDE)
     assert image.any(axis=1).all()  # every band of layers shows its connections
     assert image[np.arange(IMAGE_SIDE), np.arange(IMAGE_SIDE)].all()  # the l-1 diagonal, unbroken
+
+
+def test_a_network_without_stages_gets_a_located_error_not_a_blank_picture(tmp_path) -> None:
+    import pytest
+
+    from aggspec import AggSpecError, loads
+    from aggspec.viz.matrix import matrix_figure
+
+    spec = loads("network Flat(input 3x8x8) {\n    conv(4, 3) relu\n}\n", filename="flat.agg")
+    with pytest.raises(AggSpecError, match="network Flat has no stages") as caught:
+        matrix_figure([spec], tmp_path / "m.png")
+    assert (caught.value.line, caught.value.col) == (1, 9)
+    assert not (tmp_path / "m.png").exists()
+
