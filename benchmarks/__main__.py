@@ -163,7 +163,9 @@ def training_model() -> list[Figure]:
             error = abs(predicted.saved - measured) / measured
             if error >= worst:
                 worst, where = error, path.name
-            y = torch.randint(0, spec.output_shape[0], (batch,))
+            y = torch.randint(
+                0, spec.output_shape[0], (batch, *spec.output_shape[1:])
+            )  # per position for U-Net
             peak = predicted.peak / training_step_peak(model, x, y)
             if abs(peak - 1) >= abs(worst_peak - 1):
                 worst_peak, where_peak = peak, path.name

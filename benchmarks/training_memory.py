@@ -58,7 +58,8 @@ def measure(path: Path, memory_efficient: bool, args: argparse.Namespace) -> Row
     model = aggspec.build(spec, init_seed=0, memory_efficient=memory_efficient).train().to(args.device)
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(batch, *spec.input_shape, generator=generator).to(args.device)
-    y = torch.randint(0, spec.output_shape[0], (batch,), generator=generator).to(args.device)
+    labels = (batch, *spec.output_shape[1:])  # a class per sample, or per position (U-Net)
+    y = torch.randint(0, spec.output_shape[0], labels, generator=generator).to(args.device)
     measured = training_step_peak(model, x, y)
     predicted = training_memory(spec.graph, batch, memory_efficient=memory_efficient).peak
     mode = "memory-efficient" if memory_efficient else "default"

@@ -53,6 +53,7 @@ REFERENCES = [
     ("hardnet.agg", {}, 17_565_348, (1000,)),
     ("vovnet.agg", {}, 24_568_936, (1000,)),
     ("cspresnet50.agg", {}, 21_616_168, (1000,)),
+    ("unet.agg", {}, 31_037_698, (2, 256, 256)),
     ("densenet_cifar.agg", {"depth": 40, "growth": 12, "bottleneck": False}, 1_059_298, (10,)),
     ("densenet_cifar.agg", {"depth": 100, "growth": 12, "bottleneck": True}, 769_162, (10,)),
     ("sparsenet_cifar.agg", {"classes": 100}, 1_461_124, (100,)),

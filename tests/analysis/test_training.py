@@ -100,7 +100,8 @@ def _step_peak(spec: aggspec.Spec, batch: int, memory_efficient: bool, device: s
     """(predicted, measured) peak bytes of one training step."""
     model = aggspec.build(spec, init_seed=0, memory_efficient=memory_efficient).train().to(device)
     x = torch.randn(batch, *spec.input_shape, device=device)
-    y = torch.randint(0, spec.output_shape[0], (batch,), device=device)
+    # a class per sample, or per position for a segmentation network (U-Net)
+    y = torch.randint(0, spec.output_shape[0], (batch, *spec.output_shape[1:]), device=device)
     measured = training_step_peak(model, x, y)
     return training_memory(spec.graph, batch, memory_efficient=memory_efficient).peak, measured
 

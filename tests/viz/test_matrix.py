@@ -30,4 +30,3 @@ def test_a_network_without_stages_gets_a_located_error_not_a_blank_picture(tmp_p
         matrix_figure([spec], tmp_path / "m.png")
     assert (caught.value.line, caught.value.col) == (1, 9)
     assert not (tmp_path / "m.png").exists()
-
