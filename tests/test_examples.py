@@ -54,6 +54,7 @@ REFERENCES = [
     ("vovnet.agg", {}, 24_568_936, (1000,)),
     ("cspresnet50.agg", {}, 21_616_168, (1000,)),
     ("unet.agg", {}, 31_037_698, (2, 256, 256)),
+    ("dpn68.agg", {}, 12_611_602, (1000,)),
     ("densenet_cifar.agg", {"depth": 40, "growth": 12, "bottleneck": False}, 1_059_298, (10,)),
     ("densenet_cifar.agg", {"depth": 100, "growth": 12, "bottleneck": True}, 769_162, (10,)),
     ("sparsenet_cifar.agg", {"classes": 100}, 1_461_124, (100,)),

@@ -17,7 +17,7 @@ import aggspec
 from aggspec import port_state_dict
 
 from ..conftest import EXAMPLES, slow_if_heavy
-from ..references import cspnet, densenet, gated, hardnet, mobilenet, others, resnet, unet, vovnet
+from ..references import cspnet, densenet, dpn, gated, hardnet, mobilenet, others, resnet, unet, vovnet
 
 # The ImageNet models run on 64x64 images: their pooling head takes any size,
 # and a quarter of the width keeps the suite fast on two cores.
@@ -31,6 +31,7 @@ CASES = [
     ("vovnet.agg", {}, vovnet.VoVNet39, (3, 64, 64)),
     ("cspresnet50.agg", {}, cspnet.CSPResNet50, (3, 64, 64)),
     ("unet.agg", {}, unet.UNet, (3, 64, 64)),
+    ("dpn68.agg", {}, dpn.DPN68, (3, 64, 64)),
     ("densenet_cifar.agg", {"depth": 40}, lambda: densenet.CifarNet(40, 12, False, False), (3, 32, 32)),
     (
         "densenet_cifar.agg",
