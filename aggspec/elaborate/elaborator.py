@@ -210,7 +210,7 @@ class Elaborator:
         return value
 
     def _step(self, step: s.Step, value: Value, context: Context) -> Value:
-        self._count_step(step.span)
+        self.count_step(step.span)
         if isinstance(step, s.Let):
             context.env.values[step.name.id] = evaluate(step.value, context.env)
             return value
@@ -228,7 +228,8 @@ class Elaborator:
             return merging.residual(self, step, value, context)
         return graphs.graph(self, step, value, context)
 
-    def _count_step(self, span: Span) -> None:
+    def count_step(self, span: Span) -> None:
+        """One more elaboration step; past ``Limits.max_steps`` a located error."""
         self.steps += 1
         if self.steps > self.limits.max_steps:
             raise AggSpecError(
@@ -247,7 +248,7 @@ class Elaborator:
         # of layers into it.
         self.builder.reserve(len(items) * self._ops_in(step.body), step.span)
         for item in items:
-            self._count_step(step.span)  # an iteration whose body builds nothing still costs time
+            self.count_step(step.span)  # an iteration whose body builds nothing still costs time
             if not step.body.steps and not step.destructure:
                 continue  # nothing to bind or run: only the count
             if step.destructure:

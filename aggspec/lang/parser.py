@@ -590,6 +590,21 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
     def return_(self, meta: Any, children: list[Token]) -> s.Return:
         return s.Return(_name(children[0]), _span(meta))
 
+    def graph_body(self, meta: Any, children: list[Any]) -> tuple[s.GraphLine, ...]:
+        return tuple(_present(children))
+
+    def graph_for(self, meta: Any, children: list[Any]) -> s.GraphFor:
+        (targets, destructure), iterable, body = children
+        return s.GraphFor(targets, destructure, iterable, body, _span(meta))
+
+    def graph_if(self, meta: Any, children: list[Any]) -> s.GraphIf:
+        test, body, *elifs, orelse = children
+        return s.GraphIf(((test, body), *elifs), orelse, _span(meta))
+
+    def graph_elif(self, meta: Any, children: list[Any]) -> tuple[s.Expr, tuple[s.GraphLine, ...]]:
+        test, body = children
+        return test, body
+
     # expressions
     def conditional(self, meta: Any, children: list[Any]) -> s.Conditional:
         body, test, orelse = children

@@ -240,11 +240,34 @@ class Return:
 
 
 @dataclass(frozen=True)
+class GraphFor:
+    """``for`` inside a graph: its bindings may rebind names, so a value can grow turn by turn."""
+
+    targets: tuple[Name, ...]
+    destructure: bool
+    iterable: Expr
+    body: tuple[GraphLine, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class GraphIf:
+    """``if`` inside a graph: the bindings of the branch taken are the graph's."""
+
+    branches: tuple[tuple[Expr, tuple[GraphLine, ...]], ...]
+    orelse: tuple[GraphLine, ...] | None
+    span: Span
+
+
+GraphLine = Binding | Return | Let | GraphFor | GraphIf
+
+
+@dataclass(frozen=True)
 class Graph:
     """The explicit graph form: named values wired by hand."""
 
     input_name: Name
-    body: tuple[Binding | Return | Let, ...]
+    body: tuple[GraphLine, ...]
     span: Span
 
 
