@@ -56,6 +56,9 @@ TOKENS = [
     *("conv(8, 3)", "relu", "bn", "linear(10)", "gap", "flatten", "maxpool(2)", "dense", "concat"),
     *("sum", "sum(project)", "exponential", "random er(p=0.5)", "offsets(1, 2)", "all", "last"),
     *("0", "-1", "1", "99999999999999999999", "1e308", "-0.0", "3x32x32", "0x0x0", "1x1x1"),
+    *("slice(0, 2)", "upsample(2)", "conv_transpose(4, 2, stride=2)", "groupnorm(2)", "layernorm", "relu6"),
+    *("mul", ", newest first", ", oldest first", " in ", " not in ", "&", "^", "<<", ">>", "ctz(8)"),
+    *("(project, bn=false)", "maxpool(3, stride=2, ceil=true)", "conv(4, 3, dilation=2)", "index([1], 1)"),
     *("\x00", "é", "\u2028", "\t", "\n", "#", '"', "'", "\\", "\U0001d535", "\ufeff", "\r"),
 ]
 
@@ -141,17 +144,23 @@ OPS = st.sampled_from(
     [
         "relu", "bn", "gelu", "sigmoid", "identity", "dropout(0.1)", "conv(8, 3)", "conv(4, 1)",
         "conv(8, 3, stride=2)", "conv(8, 3, groups=2)", "maxpool(2)", "avgpool(2)", "maxpool(3, 1, 1)",
+        "relu6", "hardswish", "hardsigmoid", "layernorm", "groupnorm(2)", "upsample(2)", "slice(0, 2)",
+        "conv(4, 3, dilation=2)", "conv_transpose(4, 2, stride=2)", "maxpool(3, stride=2, ceil=true)",
+        "join mul { identity | gap conv(C, 1) sigmoid }",
     ]
 )  # fmt: skip
 TAKES = st.sampled_from(
     [
         "chain", "dense", "exponential", "sparse", "offsets(1, 3)", "random er(p=0.4, seed=1)",
         "random ws(k=2, p=0.2, seed=0)", "where j == 0 or l - j <= 2", "where popcount(l - j) == 1",
-        "where (l + j) % 3 == 0", "where j >= l // 2",
+        "where (l + j) % 3 == 0", "where j >= l // 2", "dense, newest first", "offsets([1, 2])",
+        "where popcount(l - j) == 1 and l % (l - j) == 0, newest first", "where (l - j) & 1 == 1",
+        "where j in [0, l - 1]",
     ]
 )  # fmt: skip
 MERGES = st.sampled_from(
     ["concat", "sum", "sum(project)", "mean(project)", "max(project)", "weighted(project)"]
+    + ["sum(project, bn=false)", "mul"]
 )
 EMITS = st.sampled_from(["last", "all", "sinks", "exponential"])
 
