@@ -159,8 +159,10 @@ TAKES = st.sampled_from(
     ]
 )  # fmt: skip
 MERGES = st.sampled_from(
-    ["concat", "sum", "sum(project)", "mean(project)", "max(project)", "weighted(project)"]
-    + ["sum(project, bn=false)", "mul"]
+    [
+        *("concat", "sum", "sum(project)", "mean(project)", "max(project)", "weighted(project)"),
+        *("sum(project, bn=false)", "mul"),
+    ]
 )
 EMITS = st.sampled_from(["last", "all", "sinks", "exponential"])
 
