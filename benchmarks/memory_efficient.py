@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import aggspec  # noqa: E402
 from aggspec.pytorch.memory import peak_bytes  # noqa: E402
-from benchmarks.results import write_section  # noqa: E402
+from benchmarks.results import add_output_arguments, write_section  # noqa: E402
 from benchmarks.steps import TrainingStep  # noqa: E402
 from benchmarks.timing import interleaved, ratio  # noqa: E402
 
@@ -130,9 +130,7 @@ def main() -> None:
     parser.add_argument("--amp", choices=["bf16", "fp16"])
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--networks", nargs="*", help="labels to run (default: all)")
-    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
-    parser.add_argument("--render", type=Path, help="print (and --write) the table of an earlier --json")
-    parser.add_argument("--write", action="store_true", help="update the section in benchmarks/results.md")
+    add_output_arguments(parser)
     args = parser.parse_args()
     if args.render:
         saved = json.loads(args.render.read_text())

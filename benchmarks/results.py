@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-__all__ = ["RESULTS", "write_section"]
+__all__ = ["RESULTS", "add_output_arguments", "write_section"]
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
 
@@ -53,3 +54,10 @@ def write_section(title: str, body: str, *, first: bool = False, path: Path = RE
         sections.append(new)
     parts = [page_title, *([preamble] if preamble else []), *sections]
     path.write_text("\n\n".join(parts) + "\n")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark shares: --json (keep the rows), --render (an earlier --json), --write."""
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--render", type=Path, help="print (and --write) the table of an earlier --json")
+    parser.add_argument("--write", action="store_true", help="update the section in benchmarks/results.md")

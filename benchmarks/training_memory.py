@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import aggspec  # noqa: E402
 from aggspec.analysis.training import training_memory  # noqa: E402
 from aggspec.pytorch.memory import training_step_peak  # noqa: E402
-from benchmarks.results import write_section  # noqa: E402
+from benchmarks.results import add_output_arguments, write_section  # noqa: E402
 
 
 @dataclass
@@ -96,9 +96,7 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--batch", type=int, help="batch for 32x32 inputs (default 64 on a GPU, 8 on CPU)")
-    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
-    parser.add_argument("--render", type=Path, help="print (and --write) the table of an earlier --json")
-    parser.add_argument("--write", action="store_true", help="update the section in benchmarks/results.md")
+    add_output_arguments(parser)
     args = parser.parse_args()
     if args.render:
         saved = json.loads(args.render.read_text())

@@ -35,7 +35,7 @@ from aggspec.ir import inputs_of
 from aggspec.ir.merges import MERGES
 from aggspec.ir.ops import OPS
 
-__all__ = ["step_peak"]
+__all__ = ["step_peak", "storage_of"]
 
 Storage = Hashable  # as in aggspec.analysis.training: a node's value, or a fold's partial result
 
@@ -62,7 +62,7 @@ def step_peak(
     size: dict[str, int] = {
         node: math.prod(graph.nodes[node]["shape"]) * batch * bytes_per_element for node in order
     }
-    storage = {node: _storage(graph, node) for node in order}
+    storage = {node: storage_of(graph, node) for node in order}
     inputs = {node: list(dict.fromkeys(inputs_of(graph, node))) for node in order}
     entry, exit_ = graph.graph["input"], graph.graph["output"]
     parameters = sum(parameter_bytes.values())
@@ -149,7 +149,8 @@ def step_peak(
     return max(peak, resident + parameters)  # the optimiser's step: every weight gradient at once
 
 
-def _storage(graph: nx.MultiDiGraph, node: str) -> str:
+def storage_of(graph: nx.MultiDiGraph, node: str) -> str:
+    """The node whose output ``node``'s value lives in (itself unless its op aliases its input)."""
     while True:
         data = graph.nodes[node]
         if data["kind"] != "op" or not OPS[data["op"]].aliases_input:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from aggspec.analysis.counts import node_parameters
-from aggspec.analysis.step_peak import step_peak
+from aggspec.analysis.step_peak import step_peak, storage_of
 from aggspec.ir import inputs_of
 from aggspec.ir.merges import MERGES
 from aggspec.ir.ops import OPS, RECOMPUTED_FAMILIES, SEGMENT_ENDS
@@ -71,15 +71,6 @@ class TrainingMemory:
             "peak": self.peak,
             "saved_by_stage": dict(self.saved_by_stage),
         }
-
-
-def _storage(graph: nx.MultiDiGraph, node: str) -> str:
-    """The node whose output ``node``'s value lives in (itself unless its op aliases its input)."""
-    while True:
-        data = graph.nodes[node]
-        if data["kind"] != "op" or not OPS[data["op"]].aliases_input:
-            return node
-        (node,) = inputs_of(graph, node)
 
 
 Storage = Hashable  # an IR node (its output), or a fold's partial result: ("partial", merge, inputs)
@@ -135,10 +126,10 @@ def saved_storages(
             op = OPS[data["op"]]
             (source,) = inputs_of(graph, node)
             if op.saves == "input":
-                storage = _storage(graph, source)
+                storage = storage_of(graph, source)
                 keep(storage, storage, node)
             elif op.saves == "output":
-                storage = _storage(graph, node)
+                storage = storage_of(graph, node)
                 keep(storage, storage, node)
             more = op.saves_extra(
                 tuple(graph.nodes[source]["shape"]), tuple(data["shape"]), batch, data["args"]
@@ -149,7 +140,7 @@ def saved_storages(
             merge, sources = MERGES[data["op"]], tuple(inputs_of(graph, node))
             if merge.saves_inputs:
                 for source in sources:
-                    storage = _storage(graph, source)
+                    storage = storage_of(graph, source)
                     keep(storage, storage, node)
             if merge.saves_partials:
                 for end in range(2, len(sources)):
@@ -226,10 +217,10 @@ def _segment_merge(
                 owner = merged.get(("sum", sources[:prefix]))
                 kept[owner if owner is not None else ("partial", "sum", sources[:prefix])] = owner or value
             for source in sources[prefix:]:
-                storage = _storage(graph, source)
+                storage = storage_of(graph, source)
                 kept[storage] = storage
             return (value,), kept
-    storage = _storage(graph, value)
+    storage = storage_of(graph, value)
     return (), {storage: storage}
 
 
