@@ -472,6 +472,18 @@ for _name, _cls, _summary, _saves in (
 
 register(
     Op(
+        "leaky_relu",
+        Signature((Parameter("slope", "float", 0.01),)),
+        _same,
+        lambda shape, args: TorchCall("LeakyReLU", (args["slope"],)),
+        family="activation",
+        summary="max(x, 0) + slope * min(x, 0) (CSPNet, DarkNet; nn.LeakyReLU)",
+        examples=(Example("leaky_relu"), Example("leaky_relu(0.2)")),
+    )
+)
+
+register(
+    Op(
         "identity",
         Signature(),
         _same,

@@ -29,7 +29,7 @@ network T(input 3x16x16) {
     stage 2 * {layernorm hardswish conv_transpose(8, 3, padding=1)} { take chain }
     join mul { identity | gap conv(8, 1, bias=true) hardsigmoid }
     join concat { slice(0, 4) | slice(4, 8) upsample(2) avgpool(2) }
-    identity maxpool(2) avgpool(2) gap flatten layernorm linear(10)
+    leaky_relu identity maxpool(2) avgpool(2) gap flatten layernorm linear(10)
 }
 """
 

@@ -1,4 +1,8 @@
-"""CSPResNet-50 written by hand, laid out as timm's cspresnet50 (registration order included)."""
+"""CSPResNet-50 written by hand, laid out as timm's cspresnet50 (registration order included).
+
+Leaky ReLUs with slope 0.01 throughout, as timm's CSPNets (a side-venv check against timm
+found the first version of this reference and the example using plain ReLUs).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ def conv_bn(inputs: int, outputs: int, k: int = 1, stride: int = 1, act: bool = 
         nn.Conv2d(inputs, outputs, k, stride, k // 2, bias=False),
         nn.BatchNorm2d(outputs),
     ]
-    return nn.Sequential(*layers, *([nn.ReLU()] if act else []))
+    return nn.Sequential(*layers, *([nn.LeakyReLU(0.01)] if act else []))
 
 
 class Bottleneck(nn.Module):
@@ -23,7 +27,7 @@ class Bottleneck(nn.Module):
         self.conv3 = conv_bn(channels // 2, channels, act=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.conv3(self.conv2(self.conv1(x))) + x)
+        return F.leaky_relu(self.conv3(self.conv2(self.conv1(x))) + x, 0.01)
 
 
 class CrossStage(nn.Module):
