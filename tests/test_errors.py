@@ -56,6 +56,7 @@ CASES: list[tuple[str, str, list[str]]] = [
     ("upsample_size_mismatch", NET.format(body="join concat { identity | maxpool(2) upsample(3) }"), []),
     ("gate_channels_differ", NET.format(body="join mul { identity | gap conv(2, 1) sigmoid }"), []),
     ("slice_past_channels", NET.format(body="slice(2, 6)"), []),
+    ("groupnorm_of_single_values", NET.format(body="gap groupnorm(4)"), []),
     ("upsample_unknown_mode", NET.format(body='upsample(2, mode="cubic")'), []),
     (
         "conv_transpose_output_padding",

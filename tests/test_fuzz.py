@@ -191,6 +191,18 @@ def test_generated_programs(text: str) -> None:
     _check(text)
 
 
+# What the long runs found, each kept as a case of its own.
+FOUND = [
+    # a group norm over groups of one value elaborated, then PyTorch refused it (2026-11-26)
+    "network G(input 2x4x4) {\n    stage 2 * { maxpool(2) } { take chain; merge concat }\n    groupnorm(2)\n}\n",
+]
+
+
+@pytest.mark.parametrize("text", FOUND)
+def test_what_fuzzing_found_stays_fixed(text: str) -> None:
+    _check(text)
+
+
 def test_the_generator_reaches_the_back_end() -> None:
     """Generated programs that compile exist (most do), so the fuzzing above is not only of error paths."""
     from hypothesis import find

@@ -413,10 +413,14 @@ register(
 
 
 def _groupnorm_shape(shape: Shape, args: Args) -> Shape:
-    c, _, _ = _feature_map("groupnorm", shape)
+    c, h, w = _feature_map("groupnorm", shape)
     groups = _positive("groupnorm", "group count", args["groups"])
     if c % groups:
         raise OpError(f"groupnorm groups={groups} must divide the channels ({c})")
+    if c // groups * h * w < 2:  # PyTorch refuses to normalise a single value (its variance is 0/0)
+        raise OpError(
+            f"groupnorm groups={groups} on {format_shape(shape)} leaves one value per group to normalise"
+        )
     return shape
 
 
