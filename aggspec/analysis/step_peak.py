@@ -129,8 +129,11 @@ def step_peak(
         for source in dict.fromkeys(s for m in members for s in inputs[m] if s not in inside):
             if source == entry or source in grads:
                 continue  # the batch needs no gradient; a second reader adds into the first's buffer
-            if passed and len(members) == 1:
-                grads[source], grads[node] = grads.get(node, 0), 0  # the bytes move to the first input
+            # a view of a whole value (flatten) or a merge's own gradient: the bytes move to the input;
+            # anything else is a new buffer (a slice's input gradient is zeros but for the slice)
+            moves = passed and len(members) == 1 and (head["kind"] == "merge" or size[source] == size[node])
+            if moves:
+                grads[source], grads[node] = grads.get(node, 0), 0
             else:
                 grads[source] = size[source]
                 grad_total += size[source]
