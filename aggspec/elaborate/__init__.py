@@ -10,7 +10,8 @@
 ``merging``         merges, projections, ``join``, ``residual``
 ``stages``          stages: layers, aggregation, units, emit, ``StageInfo``
 ``connectivity``    take and emit clauses to rule objects; take lists under limits
-``graphs``          the explicit ``graph(x) { ... }`` form
+``graphs``          the explicit ``graph(x) { ... }`` form, its ``for`` and ``if``
+``control``         what ``for`` and ``if`` share in the step and graph forms
 ==================  ===========================================================
 """
 

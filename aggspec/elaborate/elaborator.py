@@ -33,7 +33,7 @@ from typing import Any
 
 import networkx as nx
 
-from aggspec.elaborate import calls, graphs, merging, stages
+from aggspec.elaborate import calls, control, graphs, merging, stages
 from aggspec.elaborate.context import Context, NameScope, Value, shape_names
 from aggspec.errors import AggSpecError, deep_recursion
 from aggspec.ir import IRBuilder, Limits, StageInfo, verify
@@ -43,7 +43,7 @@ from aggspec.lang import syntax as s
 from aggspec.lang.expressions import Env, Work, evaluate
 from aggspec.lang.params import Override, check_default, check_override, check_type_names, unknown_overrides
 from aggspec.span import Span
-from aggspec.values import show_value, type_name
+from aggspec.values import show_value
 
 __all__ = ["Elaborator", "elaborate"]
 
@@ -237,12 +237,7 @@ class Elaborator:
             )
 
     def _for(self, step: s.For, value: Value, context: Context) -> Value:
-        items = evaluate(step.iterable, context.env)
-        if not isinstance(items, tuple):
-            raise AggSpecError(
-                f"'for' needs a list to loop over, got {type_name(items)} {show_value(items)}",
-                step.iterable.span,
-            )
+        items = control.loop_items(step.iterable, context.env)
         # Each iteration adds at least one node per op applied directly in the body:
         # refuse a loop that must pass the layer limit before it runs, not thousands
         # of layers into it.
@@ -251,15 +246,7 @@ class Elaborator:
             self.count_step(step.span)  # an iteration whose body builds nothing still costs time
             if not step.body.steps and not step.destructure:
                 continue  # nothing to bind or run: only the count
-            if step.destructure:
-                if not isinstance(item, tuple) or len(item) != len(step.targets):
-                    raise AggSpecError(
-                        f"cannot unpack {show_value(item)} into {len(step.targets)} names",
-                        step.iterable.span,
-                    )
-                bound = {t.id: v for t, v in zip(step.targets, item, strict=False)}
-            else:
-                bound = {step.targets[0].id: item}
+            bound = control.loop_names(step.targets, step.destructure, item, step.iterable)
             value = self.block(step.body, value, replace(context, env=context.env.child(bound)))
         return value
 
@@ -273,13 +260,7 @@ class Elaborator:
 
     def _if(self, step: s.If, value: Value, context: Context) -> Value:
         for test, body in step.branches:
-            condition = evaluate(test, context.env)
-            if not isinstance(condition, bool):
-                raise AggSpecError(
-                    f"condition must be true or false, got {type_name(condition)} {show_value(condition)}",
-                    test.span,
-                )
-            if condition:
+            if control.condition(test, context.env):
                 return self.block(body, value, context)
         if step.orelse is not None:
             return self.block(step.orelse, value, context)

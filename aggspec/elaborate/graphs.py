@@ -18,12 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from aggspec.elaborate import merging
+from aggspec.elaborate import control, merging
 from aggspec.elaborate.context import Context, NameScope, Value
 from aggspec.errors import AggSpecError
 from aggspec.lang import syntax as s
 from aggspec.lang.expressions import Env, evaluate
-from aggspec.values import show_value, type_name
 
 if TYPE_CHECKING:
     from aggspec.elaborate.elaborator import Elaborator
@@ -103,21 +102,9 @@ def _binding(
 
 
 def _for(elaborator: Elaborator, line: s.GraphFor, state: _Graph, env: Env, context: Context) -> None:
-    items = evaluate(line.iterable, env)
-    if not isinstance(items, tuple):
-        raise AggSpecError(
-            f"'for' needs a list to loop over, got {type_name(items)} {show_value(items)}", line.iterable.span
-        )
-    for item in items:
+    for item in control.loop_items(line.iterable, env):
         elaborator.count_step(line.span)  # a turn that binds nothing still costs time
-        if line.destructure:
-            if not isinstance(item, tuple) or len(item) != len(line.targets):
-                raise AggSpecError(
-                    f"cannot unpack {show_value(item)} into {len(line.targets)} names", line.iterable.span
-                )
-            bound = {t.id: v for t, v in zip(line.targets, item, strict=True)}
-        else:
-            bound = {line.targets[0].id: item}
+        bound = control.loop_names(line.targets, line.destructure, item, line.iterable)
         _lines(elaborator, line.body, state, env.child(bound), context, in_loop=True)
 
 
@@ -125,13 +112,7 @@ def _if(
     elaborator: Elaborator, line: s.GraphIf, state: _Graph, env: Env, context: Context, *, in_loop: bool
 ) -> None:
     for test, body in line.branches:
-        condition = evaluate(test, env)
-        if not isinstance(condition, bool):
-            raise AggSpecError(
-                f"condition must be true or false, got {type_name(condition)} {show_value(condition)}",
-                test.span,
-            )
-        if condition:
+        if control.condition(test, env):
             _lines(elaborator, body, state, env.child(), context, in_loop=in_loop)
             return
     if line.orelse is not None:

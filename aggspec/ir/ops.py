@@ -216,19 +216,25 @@ def _same(shape: Shape, args: Args) -> Shape:
 # ---------------------------------------------------------------- convolution and linear
 
 
+def _convolution(name: str, shape: Shape, args: Args) -> tuple[int, int, int, int, int]:
+    """What a convolution, plain or transposed, checks of its arguments: (h, w, out, k, stride)."""
+    c, h, w = _feature_map(name, shape)
+    out = _positive(name, "output channel count", args["out"])
+    k = _positive(name, "kernel size", args["k"])
+    stride = _positive(name, "stride", args["stride"])
+    groups = _positive(name, "group count", args["groups"])
+    if c % groups or out % groups:
+        raise OpError(
+            f"{name} groups={groups} must divide both input channels ({c}) and output channels ({out})"
+        )
+    return h, w, out, k, stride
+
+
 def _conv_shape(shape: Shape, args: Args) -> Shape:
-    c, h, w = _feature_map("conv", shape)
-    out = _positive("conv", "output channel count", args["out"])
-    k = _positive("conv", "kernel size", args["k"])
-    stride = _positive("conv", "stride", args["stride"])
-    groups = _positive("conv", "group count", args["groups"])
+    h, w, out, k, stride = _convolution("conv", shape, args)
     dilation = _positive("conv", "dilation", args["dilation"])
     if args["padding"] < 0:
         raise OpError(f"conv padding must be 0 or more, got {args['padding']}")
-    if c % groups or out % groups:
-        raise OpError(
-            f"conv groups={groups} must divide both input channels ({c}) and output channels ({out})"
-        )
     return (out, *_sliding("conv", h, w, k, stride, args["padding"], dilation))
 
 
@@ -248,6 +254,7 @@ def _conv_detail_transposed(args: Args) -> str:
 
 
 def _conv_params(shape: Shape, args: Args) -> int:
+    # out x in / groups x k x k: a transposed conv's weight (in, out / groups, k, k) is as many
     out: int = args["out"]
     weights: int = out * (shape[0] // args["groups"]) * args["k"] * args["k"]
     return weights + (out if args["bias"] else 0)
@@ -304,21 +311,12 @@ register(
 
 
 def _transposed_shape(shape: Shape, args: Args) -> Shape:
-    c, h, w = _feature_map("conv_transpose", shape)
-    out = _positive("conv_transpose", "output channel count", args["out"])
-    k = _positive("conv_transpose", "kernel size", args["k"])
-    stride = _positive("conv_transpose", "stride", args["stride"])
-    groups = _positive("conv_transpose", "group count", args["groups"])
+    h, w, out, k, stride = _convolution("conv_transpose", shape, args)
     padding, extra = args["padding"], args["output_padding"]
     if padding < 0 or not 0 <= extra < stride:
         raise OpError(
             f"conv_transpose needs padding of 0 or more and output_padding from 0 to stride - 1, "
             f"got padding {padding} and output_padding {extra}"
-        )
-    if c % groups or out % groups:
-        raise OpError(
-            f"conv_transpose groups={groups} must divide both input channels ({c}) "
-            f"and output channels ({out})"
         )
     size = [(n - 1) * stride - 2 * padding + k + extra for n in (h, w)]
     if min(size) < 1:
@@ -353,10 +351,7 @@ register(
                 ("bias", args["bias"]),
             ),
         ),
-        # weight (in, out / groups, k, k), as nn.ConvTranspose2d stores it
-        lambda shape, args: (
-            shape[0] * (args["out"] // args["groups"]) * args["k"] ** 2 + (args["out"] if args["bias"] else 0)
-        ),
+        _conv_params,
         # each input position scatters into a k x k window of out / groups channels
         lambda shape, out, args: (
             shape[0] * shape[1] * shape[2] * (args["out"] // args["groups"]) * args["k"] ** 2
