@@ -23,7 +23,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 HEAVY_EXAMPLES = frozenset(
     {
         *("resnet50.agg", "se_resnet50.agg", "densenet121.agg", "fractalnet.agg", "randwire.agg"),
-        *("hardnet.agg", "vovnet.agg", "cspresnet50.agg", "unet.agg", "dpn68.agg"),
+        *("hardnet.agg", "vovnet.agg", "cspresnet50.agg", "unet.agg", "unet_bilinear.agg", "dpn68.agg"),
     }
 )
 

@@ -108,6 +108,55 @@ CASES: list[tuple[str, str, list[str]]] = [
     ),
     ("random_graph_too_large", NET.format(body="stage 6000 * identity { take random er(1.0, seed=1) }"), []),
     ("where_examines_too_many_pairs", NET.format(body="stage 5000 * identity { take where j == l - 1 }"), []),
+    # stages reaching across others
+    ("across_unknown_stage", NET.format(body="stage a = 2 * relu\n    stage 2 * relu { across b }"), []),
+    (
+        "across_suggests_a_name",
+        NET.format(body="stage blocks = 2 * relu\n    stage 2 * relu { across block }"),
+        [],
+    ),
+    (
+        "across_later_stage",
+        NET.format(body="stage 2 * relu { across b }\n    stage b = 2 * relu"),
+        [],
+    ),
+    (
+        "across_a_definition",
+        "def b { relu }\n" + NET.format(body="stage 2 * relu { across b }"),
+        [],
+    ),
+    ("across_a_value", "let b = 3\n" + NET.format(body="stage 2 * relu { across b }"), []),
+    ("across_listed_twice", NET.format(body="stage a = 2 * relu\n    stage 2 * relu { across a, a }"), []),
+    (
+        "across_sizes_without_resampler",
+        NET.format(body="stage a = 2 * relu\n    maxpool(2)\n    stage 2 * relu { across a; take dense }"),
+        [],
+    ),
+    (
+        "across_pool_not_whole",
+        NET.format(
+            body="stage a = 2 * relu\n    conv(4, 3, padding=0)\n    stage 2 * relu { across a pooled; take dense }"
+        ),
+        [],
+    ),
+    (
+        "across_upsample_not_whole",
+        NET.format(
+            body="stage a = 2 * relu\n    conv(4, 3, stride=3)\n    stage 2 * relu { across a upsampled; take dense }"
+        ),
+        [],
+    ),
+    (
+        "across_unknown_resampler",
+        NET.format(body="stage a = 2 * relu\n    stage 2 * relu { across a resized }"),
+        [],
+    ),
+    (
+        "across_resampler_mode",
+        NET.format(body='stage a = 2 * relu\n    stage 2 * relu { across a pooled(mode="median") }'),
+        [],
+    ),
+    ("stage_name_reserved", NET.format(body="stage L = 2 * relu"), []),
     # recursion and size limits
     ("recursion_limit", "def deeper(n) { relu deeper(n + 1) }\n" + NET.format(body="deeper(0)"), []),
     ("layer_limit", NET.format(body="stage 200000 * relu"), []),

@@ -6,7 +6,7 @@ import pytest
 
 from aggspec import load
 from aggspec.analysis.counts import parameter_count
-from aggspec.ir import verify
+from aggspec.ir import inputs_of, verify
 
 from .conftest import EXAMPLES
 
@@ -54,6 +54,7 @@ REFERENCES = [
     ("vovnet.agg", {}, 24_568_936, (1000,)),
     ("cspresnet50.agg", {}, 21_616_168, (1000,)),
     ("unet.agg", {}, 31_037_698, (2, 256, 256)),
+    ("unet_bilinear.agg", {}, 17_263_042, (2, 256, 256)),
     ("dpn68.agg", {}, 12_611_602, (1000,)),
     ("densenet_cifar.agg", {"depth": 40, "growth": 12, "bottleneck": False}, 1_059_298, (10,)),
     ("densenet_cifar.agg", {"depth": 100, "growth": 12, "bottleneck": True}, 769_162, (10,)),
@@ -93,3 +94,47 @@ def test_sparsenet_sum_variant_grows_linearly() -> None:
     ]
     # with summation every layer has the same width, so each added layer adds the same parameters
     assert counts[2] - counts[1] == 2 * (counts[1] - counts[0])
+
+
+def _log_inputs(i: int) -> list[int]:
+    return [i - 2**k for k in range(i.bit_length()) if i - 2**k >= 0]
+
+
+@pytest.mark.parametrize("overrides", [{}, {"depth": 40, "bottleneck": False}], ids=["BC-100", "40"])
+def test_log_densenet_connects_each_layer_to_x_i_minus_powers_of_two(overrides: dict) -> None:
+    """Read from the IR alone: number the stem output, every layer and every transition
+    globally; each reads exactly x_{i-1}, x_{i-2}, x_{i-4}, ... (newest first), larger
+    ones through a pooling that brings them to its size."""
+    graph = load(EXAMPLES / "log_densenet.agg", **overrides).graph
+    blocks = graph.graph["stages"]
+    assert len(blocks) == 3
+
+    def entering(node: str) -> list[str]:  # what a value aggregates, seen through resampling
+        sources = inputs_of(graph, node) if graph.nodes[node]["kind"] == "merge" else [node]
+        seen = []
+        for source in sources:
+            if graph.nodes[source]["role"] == "resample":
+                assert graph.nodes[source]["op"] == "avgpool"
+                (source,) = inputs_of(graph, source)
+            seen.append(source)
+        return seen
+
+    features = [blocks[0].input]  # x_0: the stem's output
+    read: list[str] = []  # read[i - 1]: the value x_i is computed from
+    for n, block in enumerate(blocks):
+        if n:  # the transition: x_i is the next block's input, computed from the block's output
+            features.append(block.input)
+            read.append(blocks[n - 1].output)
+        for l in range(1, block.length + 1):
+            first = next(
+                node
+                for node, data in graph.nodes(data=True)
+                if data["stage"] == block.name and data["layer"] == l and data["unit"]
+            )
+            features.append(block.outputs[block.offset + l])
+            read.append(inputs_of(graph, first)[0])
+    read.append(blocks[-1].output)  # the head reads at the index after the last layer
+    index = {node: i for i, node in enumerate(features)}
+    for i, value in enumerate(read, start=1):
+        assert [index[node] for node in entering(value)] == _log_inputs(i), f"x_{i}"
+    assert len(read) == 3 * blocks[0].length + 3

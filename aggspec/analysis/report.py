@@ -129,7 +129,7 @@ def analyze(
     totals = stage_totals(graph, spec.stages, per_node)
     stages = []
     for stage in spec.stages:
-        hops = stage_hops(stage)
+        hops = stage_hops(stage, stages=spec.stages, graph=graph)
         stages.append(
             StageReport(
                 name=stage.name,
@@ -198,9 +198,10 @@ def table_rows(
     """The per-layer table: the IR's nodes grouped into rows, in network order.
 
     A row is a stage layer (the nodes with that ``stage`` and ``layer``), a
-    stage's output (its emit merge: ``stage`` without ``layer``), or a
-    top-level construct (its ``group``). ``per_node`` maps each node to its
-    (parameters, MACs).
+    stage's output (its emit merge: ``stage`` without ``layer``), a stage's
+    resamplings (``stage.resample``: what an ``across`` clause pooled or
+    upsampled, also without ``layer``), or a top-level construct (its
+    ``group``). ``per_node`` maps each node to its (parameters, MACs).
 
     >>> from aggspec import loads
     >>> spec = loads("network T(input 4x8x8) { conv(4, 3) stage 2 * relu { take dense } }")
@@ -215,7 +216,9 @@ def table_rows(
         if data["kind"] == "input":
             continue
         stage, layer = data["stage"], data["layer"]
-        if stage is not None:
+        if stage is not None and data["role"] == "resample":
+            key = f"{stage}.resample"  # what an across clause pooled or upsampled, for all its layers
+        elif stage is not None:
             key = f"{stage}.layer{layer}" if layer is not None else f"{stage}.out"
         else:
             key = data["group"]

@@ -58,7 +58,7 @@ def step_peak(
     it, and further bytes by node); ``parameter_bytes`` each node's weights;
     ``segments`` the recomputed nodes of memory-efficient mode, each in order.
     """
-    order = list(nx.topological_sort(graph))
+    order = list(graph.nodes)  # the order the model runs them (the IR keeps it, topological)
     size: dict[str, int] = {
         node: math.prod(graph.nodes[node]["shape"]) * batch * bytes_per_element for node in order
     }
@@ -111,8 +111,8 @@ def step_peak(
     # Backward, in reverse: value gradients, weight gradients; a keeper's backward frees what only it kept.
     unit_of = {node: segment for segment in segments for node in segment}
     remaining = {key: len(keepers[key]) for key in held}
-    grads: dict[str, int] = {exit_: size[exit_]}
-    grad_total = size[exit_]
+    gradients = _Gradients()
+    gradients.new(exit_, size[exit_])
     weight_grads = 0
     for node in reversed(order):
         segment = unit_of.get(node)
@@ -126,30 +126,112 @@ def step_peak(
             if head["kind"] == "op"
             else MERGES[head["op"]].gradient_passes_through
         )
+        # A concat hands its inputs slices of its gradient, one buffer that lives until the last
+        # slice is gone. A sum's gradient passes on whole: the compiler folds a stage's sums into
+        # one running sum, whose gradient the first input carries and the others share.
+        slices = head["kind"] == "merge" and not MERGES[head["op"]].elementwise
+        merged_buffer: int | None = None  # a recomputed concat's input gradients: slices of one buffer
+        first = True
         for source in dict.fromkeys(s for m in members for s in inputs[m] if s not in inside):
-            if source == entry or source in grads:
-                continue  # the batch needs no gradient; a second reader adds into the first's buffer
-            # a view of a whole value (flatten) or a merge's own gradient: the bytes move to the input;
-            # anything else is a new buffer (a slice's input gradient is zeros but for the slice)
-            moves = passed and len(members) == 1 and (head["kind"] == "merge" or size[source] == size[node])
-            if moves:
-                grads[source], grads[node] = grads.get(node, 0), 0
-            else:
-                grads[source] = size[source]
-                grad_total += size[source]
+            if source == entry:
+                continue  # the batch needs no gradient
+            if gradients.has(source):  # a second reader adds into the first's gradient
+                if slices:
+                    gradients.add_to(source, size[source])  # out of place, when the first was a slice
+            elif passed and len(members) == 1 and (head["kind"] == "merge" or size[source] == size[node]):
+                if slices:
+                    gradients.share(source, node, size[source])
+                elif first:
+                    gradients.move(source, node)  # a view of a whole value (flatten), or a sum's
+                else:
+                    gradients.new(source, 0)
+                first = False
+            elif passed and slices:
+                if merged_buffer is None:
+                    merged_buffer = gradients.buffer(size[members[0]])
+                gradients.view(source, merged_buffer)
+            else:  # anything else is a new buffer (a slice's input gradient is zeros but for the slice)
+                gradients.new(source, size[source])
         # A segment differentiates its recomputed values one by one: two gradients in flight.
         in_flight = 2 * max((size[member] for member in members[:-1]), default=0)
         weight_grads += sum(parameter_bytes.get(member, 0) for member in members)
         recomputed = sum(size[member] for member in members[:-1])
-        peak = max(peak, resident + weight_grads + live_kept + grad_total + recomputed + in_flight)
+        peak = max(peak, resident + weight_grads + live_kept + gradients.total + recomputed + in_flight)
         for member in members:
-            grad_total -= grads.pop(member, 0)
+            gradients.drop(member)
             live_kept -= extra.get(member, 0)
             for key in kept_by.get(member, ()):
                 remaining[key] -= 1
                 if remaining[key] == 0:
                     live_kept -= held[key]
     return max(peak, resident + parameters)  # the optimiser's step: every weight gradient at once
+
+
+class _Gradients:
+    """The backward pass's value gradients: buffers, and which node's gradient refers to which.
+
+    A gradient is its own buffer or a view of a shared one: a concat hands each
+    input a slice of its output's gradient, and a recomputed segment its
+    inputs slices of the concat's gradient. A buffer is freed when the last
+    gradient referring to it is; a second reader's contribution is added in
+    place into a buffer of its own, but autograd adds out of place to a slice,
+    which makes a new buffer.
+    """
+
+    def __init__(self) -> None:
+        self.total = 0  # bytes of live buffers
+        self._buffers: dict[int, list[int]] = {}  # id -> [bytes, references]
+        self._of: dict[str, tuple[int, bool]] = {}  # node -> (buffer, whether a view or alias)
+        self._next = 0
+
+    def has(self, node: str) -> bool:
+        return node in self._of
+
+    def buffer(self, size: int) -> int:
+        self.total += size
+        self._next += 1
+        self._buffers[self._next] = [size, 0]
+        return self._next
+
+    def new(self, node: str, size: int) -> None:
+        self._refer(node, self.buffer(size), shared=False)
+
+    def view(self, node: str, buffer: int) -> None:
+        self._refer(node, buffer, shared=True)
+
+    def share(self, node: str, owner: str, size: int) -> None:
+        if owner in self._of:
+            self._refer(node, self._of[owner][0], shared=True)
+        else:  # (the owner has no gradient: nothing to share)
+            self.new(node, size)
+
+    def move(self, node: str, owner: str) -> None:
+        """``node``'s gradient is the owner's buffer, which the owner no longer holds."""
+        if owner not in self._of:
+            self.new(node, 0)
+            return
+        buffer, shared = self._of.pop(owner)
+        self._of[node] = (buffer, shared)
+
+    def add_to(self, node: str, size: int) -> None:
+        buffer, shared = self._of[node]
+        if shared or self._buffers[buffer][1] > 1:
+            self.drop(node)
+            self.new(node, size)
+
+    def drop(self, node: str) -> None:
+        if node not in self._of:
+            return
+        buffer, _ = self._of.pop(node)
+        entry = self._buffers[buffer]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.total -= entry[0]
+            del self._buffers[buffer]
+
+    def _refer(self, node: str, buffer: int, *, shared: bool) -> None:
+        self._of[node] = (buffer, shared)
+        self._buffers[buffer][1] += 1
 
 
 def storage_of(graph: nx.MultiDiGraph, node: str) -> str:

@@ -110,29 +110,34 @@ def _where(elaborator: Elaborator, rule: s.WhereRule, env: Env) -> Where:
 
 
 def take_lists(
-    elaborator: Elaborator, rule: TakeRule, length: int, step: s.Stage, name: str
+    elaborator: Elaborator, rule: TakeRule, length: int, step: s.Stage, name: str, offset: int = 0
 ) -> list[list[int]]:
-    """Every layer's take list, failing as soon as the connection limit would be passed."""
+    """Every layer's take list, failing as soon as the connection limit would be passed.
+
+    With ``offset`` outputs of stages reached across before the stage's own,
+    layer l is asked at the global index offset + l of offset + L.
+    """
     span = step.take.span if step.take else step.span
     limit = elaborator.limits.max_connections
     builder = elaborator.builder
-    if isinstance(unordered(rule), Where) and length * (length + 1) // 2 > limit:
+    pairs = length * offset + length * (length + 1) // 2
+    if isinstance(unordered(rule), Where) and pairs > limit:
         # A where rule examines every pair: bound that work by the same limit.
         raise AggSpecError(
-            f"a where rule over {length:,} layers examines {length * (length + 1) // 2:,} pairs, "
+            f"a where rule over {length:,} layers examines {pairs:,} pairs, "
             f"more than the connection limit of {limit:,} "
             "(raise it with --max-connections)",
             span,
         )
     expected = getattr(rule, "expected_connections", None)
     if expected is not None:  # random graphs: refuse before networkx draws them
-        builder.check_connections(expected(length), span)
+        builder.check_connections(expected(offset + length), span)
     budget = limit - builder.connections
     takes: list[list[int]] = []
     total = 0
     for l in range(1, length + 1):
         try:
-            taken = rule.take(l, length)
+            taken = rule.take(offset + l, offset + length)
         except RuleError as exc:
             raise AggSpecError(str(exc), span) from None
         if not taken:

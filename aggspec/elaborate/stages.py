@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from aggspec.elaborate import calls, connectivity, merging
+from aggspec.elaborate import across, calls, connectivity, merging
 from aggspec.elaborate.context import MAX_NOTES, Context, Value, shape_names
 from aggspec.errors import AggSpecError, Note
 from aggspec.ir import StageInfo
@@ -42,9 +42,11 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
     elaborator.builder.reserve(length, step.span)
     scope = context.scope.child_fresh("stage")
     name = scope.prefix
-    stage_env = context.env.child({"L": length})
+    reach = across.resolve(elaborator, step, context.env)
+    offset = reach.offset  # the rules see global indices: the stages reached across come first
+    stage_env = context.env.child({"L": offset + length})
     take_rule = connectivity.take_rule(elaborator, step.take, stage_env)
-    takes = connectivity.take_lists(elaborator, take_rule, length, step, name)
+    takes = connectivity.take_lists(elaborator, take_rule, length, step, name, offset)
     merge_clause = step.merge
     merge_op = merging.merge_kind(merge_clause.merge_kind, stage_env) if merge_clause else MERGES["concat"]
     project = bool(merge_clause and merge_clause.merge_kind.project)
@@ -56,7 +58,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
     )
     emit_span = step.emit.span if step.emit else step.span
     try:
-        emits = emit_rule.emit(length, takes)
+        emits = emit_rule.emit(offset + length, takes)
     except RuleError as exc:
         raise AggSpecError(str(exc), emit_span) from None
     if not emits:
@@ -67,7 +69,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
         context, stage=name, stages=(*context.stages, name), unit=False, follow_shape=False
     )
     projections: merging.Projections = {}
-    outputs = [value]
+    outputs = [*reach.prefix, value]
     unit_descriptions: list[str] = []
     for l in range(1, length + 1):
         layer_scope = scope.child(f"layer{l}")
@@ -75,8 +77,15 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
         layer_context = replace(
             stage_context, env=stage_env.child({"l": l}), layer=l, position=position, scope=layer_scope
         )
-        taken = [outputs[j] for j in takes[l - 1]]
-        newest = outputs[max(takes[l - 1])]
+        taken = reach.to_one_size(
+            elaborator,
+            [outputs[j] for j in takes[l - 1]],
+            scope=scope,
+            context=stage_context,
+            what=f"layer {l} of {name} ",
+            span=step.span,
+        )
+        newest = taken[takes[l - 1].index(max(takes[l - 1]))]
         merged = merging.merge(
             elaborator,
             merge_op,
@@ -111,8 +120,15 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
             raise exc.with_note(Note(f"in layer {l} of {name}", step.span)) from None
         outputs.append(output)
 
-    emitted = [outputs[j] for j in emits]
-    newest = outputs[max(emits)]
+    emitted = reach.to_one_size(
+        elaborator,
+        [outputs[j] for j in emits],
+        scope=scope,
+        context=stage_context,
+        what=f"the output of {name} ",
+        span=emit_span,
+    )
+    newest = emitted[emits.index(max(emits))]
     result = merging.merge(
         elaborator,
         emit_merge,
@@ -135,7 +151,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
             name=name,
             length=length,
             unit=_summarize_units(unit_descriptions, step, source),
-            take=take_rule.describe(),
+            take=take_rule.describe() + _describe_across(step.across, reach),
             merge=_describe_merge(merge_op, project, merge_clause, source),
             emit=emit_rule.describe()
             + (f" using {emit_merge.name}" if step.emit and step.emit.using else ""),
@@ -146,9 +162,21 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
             span=step.span,
             take_rule=take_rule,
             emit_rule=emit_rule,
+            label=step.name.id if step.name is not None else None,
+            offset=offset,
+            across=tuple(info.name for info in reach.stages),
+            resample=reach.describe(),
         )
     )
     return result
+
+
+def _describe_across(clause: s.AcrossClause | None, reach: across.Across) -> str:
+    """`` across block pooled``, as written (names, then the resampler), for ``StageInfo.take``."""
+    if clause is None:
+        return ""
+    resample = reach.describe()
+    return " across " + ", ".join(n.id for n in clause.stages) + (f" {resample}" if resample else "")
 
 
 def _summarize_units(descriptions: list[str], step: s.Stage, source: str) -> str:

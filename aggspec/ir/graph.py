@@ -19,10 +19,12 @@ Nodes
     ``role``   why the node exists: ``"input"``, ``"op"`` (an op the spec
                wrote), ``"aggregate"`` (a stage layer's input merge),
                ``"emit"`` (a stage's output merge), ``"project"`` (a conv/bn
-               inserted by ``project``), ``"join"``, ``"residual"`` or
-               ``"graph"`` (merges of those constructs). ``input`` nodes have
-               role ``"input"``, ``op`` nodes ``"op"`` or ``"project"``, merge
-               nodes one of the others.
+               inserted by ``project``), ``"resample"`` (a pool or upsample
+               an ``across`` clause inserted to bring an output to the
+               resolution of a merge, ``aggspec.ir.resample``), ``"join"``,
+               ``"residual"`` or ``"graph"`` (merges of those constructs).
+               ``input`` nodes have role ``"input"``, ``op`` nodes ``"op"``,
+               ``"project"`` or ``"resample"``, merge nodes one of the others.
     ``stage``  the innermost stage that built the node (its ``StageInfo.name``:
                ``"stage2"``, or ``"stage1.layer3.stage1"`` for a stage inside
                another stage's unit), else None.
@@ -72,7 +74,8 @@ Graph attributes (``graph.graph``)
     (the evaluated ``param`` values) and ``stages``: a list of ``StageInfo``,
     one per stage in the order they were completed (a nested stage before the
     stage whose unit holds it), recording each stage's connectivity exactly
-    as the rules produced it (x_0 is the stage input, x_l the output of layer l).
+    as the rules produced it (x_0 is the stage input, x_l the output of layer l;
+    a stage that reaches ``across`` earlier stages numbers their outputs first).
 
 ``verify`` (``verify.py``) checks all of the above and raises ``IRError`` on the first
 violation: a bug in aggspec, never in the spec. The elaborator runs it on
@@ -168,11 +171,24 @@ class StageInfo:
     emit: str  # e.g. "exponential", "last"
     takes: tuple[tuple[int, ...], ...]  # takes[l - 1]: the outputs layer l aggregates, in order
     emits: tuple[int, ...]  # the outputs that leave the stage, in order
-    outputs: tuple[str, ...]  # node ids of x_0 .. x_L
+    outputs: tuple[str, ...]  # node ids of x_0 .. x_L (after those of the stages reached across)
     output: str  # node id of the stage's result
     span: Span
     take_rule: TakeRule = field(compare=False)  # e.g. Exponential(base=2), Chain()
     emit_rule: EmitRule = field(compare=False)  # e.g. Last(), TakeAtEnd(Exponential(base=2))
+    # A stage that reaches ``across`` earlier stages indexes their outputs before its
+    # own: ``outputs`` is theirs (each stage's x_0 .. x_L, in the clause's order) and
+    # then this stage's, so x_0 is ``outputs[offset]``, layer l's output
+    # ``outputs[offset + l]``, and ``takes``/``emits`` hold these global indices.
+    label: str | None = None  # the name the spec gave it (`stage b1 = ...`), else None
+    offset: int = 0
+    across: tuple[str, ...] = ()  # the ``name`` of each stage reached across, in index order
+    resample: str | None = None  # the across clause's resampler as written (``pooled``)
+
+    @property
+    def input(self) -> str:
+        """The node id of the stage's input x_0."""
+        return self.outputs[self.offset]
 
     @property
     def connections(self) -> int:

@@ -47,6 +47,7 @@ _KIND_OF_ROLE = {
     "input": "input",
     "op": "op",
     "project": "op",
+    "resample": "op",
     "aggregate": "merge",
     "emit": "merge",
     "join": "merge",
@@ -126,7 +127,7 @@ def verify(graph: nx.MultiDiGraph) -> None:
     if input_nodes != [input_node]:
         raise IRError("one input", f"the IR must have one input node, {input_node!r}; it has {input_nodes}")
     for info in stages.values():
-        _check_stage(graph, info, aggregates, merge_inputs)
+        _check_stage(graph, info, stages, aggregates, merge_inputs)
 
 
 def _ordered_inputs(
@@ -216,7 +217,7 @@ def _check_stage_attributes(node: str, data: Mapping[str, Any], stages: Mapping[
         outer = name + "."
     if not node.startswith(outer):
         raise IRError("stages", f"a node of {stage!r} is named outside it", node)
-    if layer is None:  # the stage's emit merge and the projections feeding it
+    if layer is None:  # the stage's emit merge, the projections and resamplings feeding it
         if unit or role == "aggregate":
             raise IRError("stage attributes", f"a {role} node of {stage!r} needs a layer", node)
         return
@@ -239,16 +240,30 @@ def _raise_order(graph: nx.MultiDiGraph, node: str, source: str) -> None:
 def _check_stage(
     graph: nx.MultiDiGraph,
     info: StageInfo,
+    stages: Mapping[str, StageInfo],
     aggregates: Mapping[tuple[str, int], str],
     merge_inputs: Mapping[str, list[str]],
 ) -> None:
     """The stage's record agrees with its nodes: layer l's merge reads exactly ``takes[l - 1]``."""
-    if len(info.takes) != info.length or len(info.outputs) != info.length + 1 or info.length < 1:
+    if (
+        len(info.takes) != info.length
+        or len(info.outputs) != info.offset + info.length + 1
+        or info.length < 1
+        or info.offset < 0
+    ):
         raise IRError("stage takes", f"{info.name}: L = {info.length} but {len(info.takes)} take lists")
     if not callable(getattr(info.take_rule, "take", None)) or not callable(
         getattr(info.emit_rule, "emit", None)
     ):
         raise IRError("stage rules", f"{info.name}: take_rule and emit_rule must be rule objects")
+    reached = [stages[name] for name in info.across if name in stages]
+    if len(reached) != len(info.across) or [
+        node for source in reached for node in source.outputs[source.offset :]
+    ] != list(info.outputs[: info.offset]):
+        raise IRError(
+            "stage across",
+            f"{info.name}: its first {info.offset} outputs are not those of {list(info.across)}",
+        )
     for node in (*info.outputs, info.output):
         if node not in graph:
             raise IRError("stage outputs", f"{info.name} names output {node!r}, which is not in the graph")
@@ -278,10 +293,10 @@ def _check_stage(
 
 
 def _unprojected(graph: nx.MultiDiGraph, sources: list[str], expected: list[str]) -> list[str]:
-    """A merge's inputs, each seen through the projection (conv, bn) that may stand before it."""
+    """A merge's inputs, each seen through a projection (conv, bn) or resampling standing before it."""
     seen_through = list(sources)
     for i, (source, wanted) in enumerate(zip(sources, expected, strict=False)):
-        while source != wanted and graph.nodes[source]["role"] == "project":
+        while source != wanted and graph.nodes[source]["role"] in ("project", "resample"):
             (source,) = graph._pred[source]
         seen_through[i] = source
     return seen_through

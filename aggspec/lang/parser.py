@@ -516,12 +516,17 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
 
     # stages
     def stage(self, meta: Any, children: list[Any]) -> s.Stage:
-        count, unit, clauses = children
+        name, count, unit, clauses = children
         clauses = clauses or []
         found: dict[type, Any] = {}
         for clause in _present(clauses):
             if type(clause) in found:
-                keyword = {s.TakeClause: "take", s.MergeClause: "merge", s.EmitClause: "emit"}[type(clause)]
+                keyword = {
+                    s.TakeClause: "take",
+                    s.MergeClause: "merge",
+                    s.EmitClause: "emit",
+                    s.AcrossClause: "across",
+                }[type(clause)]
                 raise AggSpecError(f"stage has more than one '{keyword}' clause", clause.span)
             found[type(clause)] = clause
         return s.Stage(
@@ -531,7 +536,18 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
             found.get(s.MergeClause),
             found.get(s.EmitClause),
             _span(meta),
+            _name(name, binding=True) if name is not None else None,
+            found.get(s.AcrossClause),
         )
+
+    def across(self, meta: Any, children: list[Any]) -> s.AcrossClause:
+        *names, resample = children
+        return s.AcrossClause(tuple(_name(n) for n in names), resample, _span(meta))
+
+    def resample(self, meta: Any, children: list[Any]) -> s.Resample:
+        name, arguments = children
+        args, kwargs = arguments if arguments is not None else ((), ())
+        return s.Resample(str(name), _token_span(name), args, kwargs, _span(meta))
 
     def stage_clauses(self, meta: Any, children: list[Any]) -> list[Any]:
         return _present(children)

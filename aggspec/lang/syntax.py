@@ -203,8 +203,28 @@ class EmitClause:
 
 
 @dataclass(frozen=True)
+class Resample:
+    """How an ``across`` clause brings outputs to one size: ``pooled``, ``upsampled(mode="bilinear")``."""
+
+    name: str
+    name_span: Span
+    args: tuple[Expr, ...]
+    kwargs: tuple[Keyword, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class AcrossClause:
+    """``across b1, b2 pooled``: the earlier stages whose outputs the rules index before the stage's own."""
+
+    stages: tuple[Name, ...]
+    resample: Resample | None
+    span: Span
+
+
+@dataclass(frozen=True)
 class Stage:
-    """``stage <count> * <unit> { take ...; merge ...; emit ... }``."""
+    """``stage [name =] <count> * <unit> { across ...; take ...; merge ...; emit ... }``."""
 
     count: Expr
     unit: Call | Block
@@ -212,6 +232,8 @@ class Stage:
     merge: MergeClause | None
     emit: EmitClause | None
     span: Span
+    name: Name | None = None
+    across: AcrossClause | None = None
 
 
 @dataclass(frozen=True)

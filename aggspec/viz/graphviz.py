@@ -134,6 +134,8 @@ def _group(graph: nx.MultiDiGraph, node: str, level: str) -> str:
     if stage is not None:
         if level == "stage":
             return str(stage)
+        if role == "resample":  # an across clause's pool or upsample: its own box, fed by its source
+            return str(node)
         if layer is None:
             return f"{stage}:out"
         if role in ("aggregate", "project"):

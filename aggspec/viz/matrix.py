@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,9 @@ FORMATS = ("png", "svg", "pdf", "jpg", "jpeg")  # what matplotlib writes here (j
 def connectivity_matrix(stage: StageInfo) -> np.ndarray:
     """L x (L+1): row l-1, column j is the position (1-based) of x_j in layer l's merge, else 0.
 
+    A stage that reaches ``across`` earlier stages has a column for each of
+    their outputs first (its global indices): L x (offset + L + 1).
+
     >>> from aggspec import loads
     >>> (stage,) = loads("network T(input 4x8x8) { stage 3 * relu { take exponential } }").stages
     >>> connectivity_matrix(stage)
@@ -30,7 +34,7 @@ def connectivity_matrix(stage: StageInfo) -> np.ndarray:
            [2, 1, 0, 0],
            [0, 2, 1, 0]])
     """
-    matrix = np.zeros((stage.length, stage.length + 1), dtype=np.int64)
+    matrix = np.zeros((stage.length, stage.offset + stage.length + 1), dtype=np.int64)
     for row, take in enumerate(stage.takes):
         for position, source in enumerate(take, start=1):
             matrix[row, source] = position
@@ -55,11 +59,12 @@ def connectivity_image(stage: StageInfo, side: int = IMAGE_SIDE) -> np.ndarray:
     array([[1, 0],
            [1, 1]])
     """
-    rows, columns = min(stage.length, side), min(stage.length + 1, side)
+    width = stage.offset + stage.length + 1
+    rows, columns = min(stage.length, side), min(width, side)
     image = np.zeros((rows, columns), dtype=bool)
     targets = np.repeat(np.arange(stage.length, dtype=np.int64), [len(take) for take in stage.takes])
     sources = np.fromiter((j for take in stage.takes for j in take), dtype=np.int64, count=len(targets))
-    image[targets * rows // stage.length, sources * columns // (stage.length + 1)] = True
+    image[targets * rows // stage.length, sources * columns // width] = True
     return image
 
 
@@ -87,22 +92,41 @@ def matrix_figure(specs: Sequence[Spec], path: str | os.PathLike[str]) -> tuple[
                 axis.axis("off")
                 continue
             stage = spec.stages[column]
-            L = stage.length  # drawn in layer coordinates, whatever the cells stand for
+            L, last = stage.length, stage.offset + stage.length  # in layer coordinates, whatever the cells
             axis.imshow(
                 connectivity_image(stage),
                 cmap="Blues",
                 interpolation="nearest",
                 aspect="auto",
-                extent=(-0.5, L + 0.5, L + 0.5, 0.5),
+                extent=(-0.5, last + 0.5, L + 0.5, 0.5),
             )
             # a long rule (a where condition) wraps to its panel's width rather than running into the next
             rule = "\n".join(textwrap.wrap(f"take {stage.take}", width=40, break_long_words=True))
             axis.set_title(f"{spec.name} {stage.name}: L={stage.length}\n{rule}", fontsize=9)
-            axis.set_xlabel("source output j (0 = stage input)")
             axis.set_ylabel("target layer l")
             axis.set_yticks([1, L], [1, L])
-            axis.set_xticks([0, L], [0, L])
+            if stage.offset:
+                _mark_blocks(axis, spec, stage)
+            else:
+                axis.set_xlabel("source output j (0 = stage input)")
+                axis.set_xticks([0, L], [0, L])
     figure.savefig(path, dpi=100)
     width, height = (round(float(v)) for v in figure.get_size_inches() * 100)
     plt.close(figure)
     return width, height
+
+
+def _mark_blocks(axis: Any, spec: Spec, stage: StageInfo) -> None:
+    """Columns of a stage that reaches across: a line where each block's outputs begin, named below."""
+    by_name = {s.name: s for s in spec.stages}
+    starts, names = [], []
+    start = 0
+    for name in (*stage.across, stage.name):
+        block = stage if name == stage.name else by_name[name]
+        starts.append(start)
+        names.append(f"{name} ({block.label})" if block.label else name)
+        start += block.length + 1
+    for begin in starts[1:]:
+        axis.axvline(begin - 0.5, color="#d62728", linewidth=0.8)
+    axis.set_xticks(starts, [f"{n} x0" for n in names], fontsize=7, rotation=30, ha="right")
+    axis.set_xlabel("source output, global index\n(red lines: where each stage's outputs begin)", fontsize=9)

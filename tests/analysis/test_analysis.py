@@ -18,7 +18,7 @@ from aggspec.analysis.counts import (
     stage_fan_in,
     weight_layer_path_lengths,
 )
-from aggspec.analysis.hops import HopStats, closed_form_hops, stage_hops, stage_layer_graph
+from aggspec.analysis.hops import HopStats, closed_form_hops, layer_edges, stage_hops, stage_layer_graph
 from aggspec.ir.rules import TAKE_RULES, RuleError
 from aggspec.ir.signature import SignatureError
 
@@ -230,10 +230,40 @@ def test_sampled_hops_are_marked_in_the_report(monkeypatch) -> None:
     monkeypatch.setattr(
         aggspec.analysis.report,
         "stage_hops",
-        lambda stage: aggspec.analysis.hops.stage_hops(stage, search_budget=500),
+        lambda stage, **kw: aggspec.analysis.hops.stage_hops(stage, search_budget=500, **kw),
     )
     report = aggspec.analyze(spec)
     (stage,) = report.stages
     assert stage.hops_sampled_sources is not None and stage.hops_sampled_sources < 61
     assert f"(from {stage.hops_sampled_sources} of 61 outputs)" in format_report(report)
     assert report.to_dict()["stages"][0]["hops_sampled_sources"] == stage.hops_sampled_sources
+
+
+def test_hops_of_a_stage_reaching_across_count_every_block_and_transition() -> None:
+    """Log-DenseNet's claim: any output reaches any later one in at most 1 + log2(L) hops
+    over the whole network, which the across stage's global layer graph measures."""
+    import math
+
+    spec = aggspec.load(EXAMPLES / "log_densenet.agg", depth=40, bottleneck=False)
+    last = spec.stages[-1]
+    n, sources, targets = layer_edges(last, spec.stages, spec.graph)
+    assert n == 39
+    # the global graph is exactly x_i <- x_{i - 2^k}: layers, and the transitions at 13 and 26
+    expected = {(i - 2**k, i) for i in range(1, n) for k in range(i.bit_length()) if i - 2**k >= 0}
+    assert set(zip(sources.tolist(), targets.tolist(), strict=True)) == expected
+    hops = stage_hops(last, stages=spec.stages, graph=spec.graph)
+    assert hops.unreachable_pairs == 0
+    assert hops.max_hops == max(bin(d).count("1") for d in range(1, n)) <= 1 + math.log2(n)
+    # without the IR the transitions are unknown: fewer edges, and some pairs unreachable
+    assert stage_hops(last, stages=spec.stages).unreachable_pairs > 0
+
+
+def test_a_stage_that_follows_its_predecessor_directly_counts_the_shared_value_once() -> None:
+    spec = aggspec.loads(
+        "network T(input 4x8x8) { stage a = 3 * relu\n stage b = 2 * relu { across a; take where j == l - 1 or j == L - l } }"
+    )
+    a, b = spec.stages
+    assert b.outputs[3] == b.outputs[4] == a.output  # b's input is a's last output
+    n, _, _ = layer_edges(b, spec.stages, spec.graph)
+    assert n == 6  # seven indices, six values
+    assert stage_hops(b, stages=spec.stages, graph=spec.graph).unreachable_pairs == 0

@@ -138,23 +138,26 @@ def test_nested_stages_count_in_the_outer_stage() -> None:
 def test_stage_totals_and_rows_read_node_attributes_not_ids() -> None:
     # Ids that say nothing: membership, layers and top-level groups come from the attributes alone.
     graph = nx.MultiDiGraph()
-    nodes = [  # id, stages, stage, layer, group, shape
-        ("n0", (), None, None, "input", (4,)),
-        ("n1", (), None, None, "conv1", (4,)),
-        ("n2", ("outer",), "outer", 1, "stage1", (5,)),
-        ("n3", ("outer", "inner"), "inner", 1, "stage1", (6,)),
-        ("n4", ("outer", "inner"), "inner", 1, "stage1", (7,)),
-        ("n5", ("outer",), "outer", None, "stage1", (8,)),
-        ("n6", (), None, None, "gap1", (9,)),
-        ("n7", (), None, None, "gap1", (10,)),
+    nodes = [  # id, stages, stage, layer, group, shape, role
+        ("n0", (), None, None, "input", (4,), "input"),
+        ("n1", (), None, None, "conv1", (4,), "op"),
+        ("n2", ("outer",), "outer", 1, "stage1", (5,), "op"),
+        ("n3", ("outer", "inner"), "inner", 1, "stage1", (6,), "op"),
+        ("n4", ("outer", "inner"), "inner", 1, "stage1", (7,), "op"),
+        ("n5", ("outer",), "outer", None, "stage1", (8,), "emit"),
+        ("n6", (), None, None, "gap1", (9,), "op"),
+        ("n7", (), None, None, "gap1", (10,), "op"),
+        ("n8", ("outer",), "outer", None, "stage1", (11,), "resample"),
     ]
-    for node, stages, stage, layer, group, shape in nodes:
+    for node, stages, stage, layer, group, shape, role in nodes:
         kind = "input" if node == "n0" else "op"
-        graph.add_node(node, kind=kind, stages=stages, stage=stage, layer=layer, group=group, shape=shape)
+        graph.add_node(
+            node, kind=kind, stages=stages, stage=stage, layer=layer, group=group, shape=shape, role=role
+        )
     per_node = {node: (10 ** int(node[1]), 1) for node, *_ in nodes}
     outer = SimpleNamespace(name="outer", takes=((0,),))
     inner = SimpleNamespace(name="inner", takes=((0,),))
-    assert stage_totals(graph, [inner, outer], per_node) == {"inner": (11000, 2), "outer": (111100, 4)}
+    assert stage_totals(graph, [inner, outer], per_node) == {"inner": (11000, 2), "outer": (100111100, 5)}
     rows = table_rows(graph, [inner, outer], per_node)
     assert [(r.name, r.output, r.fan_in, r.params, r.stage, r.layer) for r in rows] == [
         ("conv1", "4", None, 10, None, None),
@@ -162,4 +165,5 @@ def test_stage_totals_and_rows_read_node_attributes_not_ids() -> None:
         ("inner.layer1", "7", 1, 11000, "inner", 1),
         ("outer.out", "8", None, 100000, "outer", None),
         ("gap1", "10", None, 11000000, None, None),
+        ("outer.resample", "11", None, 100000000, "outer", None),  # what an across clause resampled
     ]

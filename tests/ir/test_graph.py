@@ -204,6 +204,9 @@ BROKEN: list[tuple[str, str | None, Callable[[nx.MultiDiGraph], None]]] = [
     ("stage emits", None, _set_stage(emits=(1,))),
     ("stage emits", None, _set_stage(emits=(1, 2))),
     ("stage rules", None, _set_stage(take_rule="dense")),
+    ("stage across", None, _set_stage(across=("stage9",))),  # a stage that does not exist
+    ("stage across", None, _set_stage(across=("stage1",))),  # its outputs are not the prefix (there is none)
+    ("role", "stage1.layer2.sum1", _set("stage1.layer2.sum1", role="resample")),  # resamplings are ops
     # arguments are the entry's own, resolved; shapes are what the entry's rule gives
     ("args", "conv1", _set("conv1", args={"out": 4, "k": 3, "stride": 1, "groups": 1})),
     (

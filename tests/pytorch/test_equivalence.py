@@ -17,7 +17,19 @@ import aggspec
 from aggspec import port_state_dict
 
 from ..conftest import EXAMPLES, slow_if_heavy
-from ..references import cspnet, densenet, dpn, gated, hardnet, mobilenet, others, resnet, unet, vovnet
+from ..references import (
+    cspnet,
+    densenet,
+    dpn,
+    gated,
+    hardnet,
+    log_densenet,
+    mobilenet,
+    others,
+    resnet,
+    unet,
+    vovnet,
+)
 
 # The ImageNet models run on 64x64 images: their pooling head takes any size,
 # and a quarter of the width keeps the suite fast on two cores.
@@ -31,6 +43,7 @@ CASES = [
     ("vovnet.agg", {}, vovnet.VoVNet39, (3, 64, 64)),
     ("cspresnet50.agg", {}, cspnet.CSPResNet50, (3, 64, 64)),
     ("unet.agg", {}, unet.UNet, (3, 64, 64)),
+    ("unet_bilinear.agg", {}, unet.UNetBilinear, (3, 64, 64)),
     ("dpn68.agg", {}, dpn.DPN68, (3, 64, 64)),
     ("densenet_cifar.agg", {"depth": 40}, lambda: densenet.CifarNet(40, 12, False, False), (3, 32, 32)),
     (
@@ -51,6 +64,13 @@ CASES = [
         lambda: densenet.CifarNet(52, 24, True, True, 100),
         (3, 32, 32),
     ),
+    (
+        "log_densenet.agg",
+        {"depth": 40, "bottleneck": False},
+        lambda: log_densenet.LogDenseNet(40, 12, False),
+        (3, 32, 32),
+    ),
+    ("log_densenet.agg", {"depth": 52}, lambda: log_densenet.LogDenseNet(52, 12, True), (3, 32, 32)),
     ("preact_resnet.agg", {"depth": 20}, lambda: resnet.PreActResNet(20), (3, 32, 32)),
     ("plain.agg", {}, others.Plain, (3, 32, 32)),
     ("fractalnet.agg", {"columns": 3}, others.FractalNet, (3, 32, 32)),

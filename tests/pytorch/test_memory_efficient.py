@@ -43,6 +43,8 @@ CASES = [
     ("resnet18", lambda: aggspec.load(EXAMPLES / "resnet18.agg"), (3, 32, 32)),
     ("plain", lambda: aggspec.load(EXAMPLES / "plain.agg"), (3, 32, 32)),
     ("fractalnet", lambda: aggspec.load(EXAMPLES / "fractalnet.agg", columns=2), (3, 32, 32)),
+    # across blocks: merges read pooled outputs of earlier blocks
+    ("log_densenet", lambda: aggspec.load(EXAMPLES / "log_densenet.agg", depth=28), (3, 32, 32)),
     (
         "randwire",
         lambda: aggspec.load(EXAMPLES / "randwire.agg", nodes=8, channels=8, classes=10, seed=1),

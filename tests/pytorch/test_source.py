@@ -42,10 +42,13 @@ def top_level_shape(source: str) -> list[str]:
         "resnet18.agg",
         pytest.param("randwire.agg", marks=pytest.mark.slow),  # weighted merges: also in test_registry
         "preact_resnet.agg",
+        "log_densenet.agg",  # the pooling an across clause adds
     ],
 )
 def test_standalone_file_equals_build(tmp_path, name: str) -> None:
-    spec = aggspec.load(EXAMPLES / name, **({"depth": 20} if name == "preact_resnet.agg" else {}))
+    spec = aggspec.load(
+        EXAMPLES / name, **({"depth": 20} if name in ("preact_resnet.agg", "log_densenet.agg") else {})
+    )
     module = import_model_file(write(tmp_path, spec))
     ours, theirs = module.build(seed=1), aggspec.build(spec, init_seed=1)
     assert type(ours).__name__ == spec.name

@@ -30,3 +30,20 @@ def test_a_network_without_stages_gets_a_located_error_not_a_blank_picture(tmp_p
         matrix_figure([spec], tmp_path / "m.png")
     assert (caught.value.line, caught.value.col) == (1, 9)
     assert not (tmp_path / "m.png").exists()
+
+
+def test_a_stage_reaching_across_has_a_column_for_every_output_it_can_take(tmp_path) -> None:
+    from aggspec import load
+    from aggspec.viz.matrix import connectivity_matrix, matrix_figure
+
+    from ..conftest import EXAMPLES
+
+    spec = load(EXAMPLES / "log_densenet.agg", depth=40, bottleneck=False)
+    first, _, third = spec.stages
+    assert connectivity_matrix(first).shape == (12, 13)
+    matrix = connectivity_matrix(third)
+    assert matrix.shape == (12, 39)  # the first two blocks' 2 x 13 outputs, then its own 13
+    # its last layer (global index 38) takes 37, 36, 34, 30, 22, 6: newest first
+    assert [int(j) for j in matrix[-1].nonzero()[0]] == [6, 22, 30, 34, 36, 37]
+    assert [int(matrix[-1, j]) for j in (37, 36, 34, 30, 22, 6)] == [1, 2, 3, 4, 5, 6]
+    assert matrix_figure([spec], tmp_path / "m.png") == (1200, 400)

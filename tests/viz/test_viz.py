@@ -78,7 +78,7 @@ def test_connectivity_matrix_cells_are_the_connections() -> None:
     for path in sorted(EXAMPLES.glob("*.agg")):
         for stage in aggspec.load(path).stages:
             matrix = connectivity_matrix(stage)
-            assert matrix.shape == (stage.length, stage.length + 1)
+            assert matrix.shape == (stage.length, stage.offset + stage.length + 1)
             assert (matrix > 0).sum() == stage.connections
 
 
