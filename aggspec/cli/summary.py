@@ -33,7 +33,7 @@ def summarize(spec: Spec) -> str:
                 stage.take,
                 stage.merge if _merges(stage) else "-",
                 stage.emit,
-                format_shape(graph.nodes[stage.outputs[0]]["shape"]),
+                format_shape(graph.nodes[stage.input]["shape"]),
                 format_shape(graph.nodes[stage.output]["shape"]),
                 f"{stage.connections:,}",
             )
