@@ -12,6 +12,7 @@ DenseNet-BC-100-12 at batch 64 is a memory ratio of at most 0.35 at a time ratio
     python benchmarks/memory_efficient.py                      # CPU, print the table
     python benchmarks/memory_efficient.py --write              # also update benchmarks/results.md
     python benchmarks/memory_efficient.py --device cuda --amp bf16 --channels-last --json out.json
+    python benchmarks/memory_efficient.py --device cuda --compile --networks DenseNet-BC-100-12
     python benchmarks/memory_efficient.py --render out.json --write
 """
 
@@ -66,10 +67,11 @@ def measure(case: tuple[str, str, dict[str, Any], int], args: argparse.Namespace
     x = torch.randn(args.batch, *spec.input_shape, device=args.device).contiguous(memory_format=layout)
     y = torch.randint(0, classes, (args.batch,), device=args.device)
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16, None: None}[args.amp]
-    a = TrainingStep(default, args.device, amp, args.channels_last)
-    b = TrainingStep(efficient, args.device, amp, args.channels_last)
+    a = TrainingStep(default, args.device, amp, args.channels_last, compile=args.compile)
+    b = TrainingStep(efficient, args.device, amp, args.channels_last, compile=args.compile)
     for stepper in (a, b):
-        stepper(x, y)  # warm up; the optimiser's state exists from here on
+        for _ in range(3 if args.compile else 1):
+            stepper(x, y)  # warm up (and compile); the optimiser's state exists from here on
     memory = [peak_bytes(lambda s=s: s(x, y), args.device) / 2**20 for s in (a, b)]
     times = ratio(
         interleaved(lambda: b.seconds(x, y, args.steps), lambda: a.seconds(x, y, args.steps), args.repeats)
@@ -87,6 +89,7 @@ def describe(args: argparse.Namespace) -> str:
         where = f"CPU, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f} at the start"
     extras = [f"--amp {args.amp}"] if args.amp else []
     extras += ["--channels-last"] if args.channels_last else []
+    extras += ["--compile"] if args.compile else []
     return (
         f"{where}, torch {torch.__version__}{', ' + ' '.join(extras) if extras else ''}; "
         f"{args.repeats} interleaved pairs of {args.steps} steps"
@@ -129,6 +132,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="interleaved block pairs (5)")
     parser.add_argument("--amp", choices=["bf16", "fp16"])
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument(
+        "--compile", action="store_true", help="both models through torch.compile (selective recomputation)"
+    )
     parser.add_argument("--networks", nargs="*", help="labels to run (default: all)")
     add_output_arguments(parser)
     args = parser.parse_args()
@@ -154,7 +160,7 @@ def main() -> None:
     print(text)
     if args.write:
         key = "GPU" if saved["device"] == "cuda" else "CPU"
-        if "--amp" in saved["setup"] or "--channels-last" in saved["setup"]:
+        if any(flag in saved["setup"] for flag in ("--amp", "--channels-last", "--compile")):
             key += ", " + saved["setup"].split("; ")[0].split(", ")[-1]  # the flags
         write_results(text, key)
 

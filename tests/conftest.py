@@ -11,6 +11,7 @@ from hypothesis import settings
 # (`pytest -m fuzz --hypothesis-profile=long`: 50,000 cases per fuzz test).
 settings.register_profile("ci", max_examples=200)
 settings.register_profile("long", max_examples=50_000)
+settings.register_profile("medium", max_examples=3_000)
 settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent

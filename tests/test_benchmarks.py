@@ -34,12 +34,19 @@ def test_the_summary_entry_point_explains_itself() -> None:
     [
         ("memory_efficient.py", "memory_efficient_h200_fp32.json", "| DenseNet-BC-100-12 | 64 |"),
         ("memory_efficient.py", "memory_efficient_cpu.json", "| SparseNet-BC-100-24 | 64 |"),
+        ("memory_efficient.py", "memory_efficient_h200_compile.json", "--compile"),
         ("train_gpu.py", "train_gpu_h200.json", "| ResNet-18 | bf16 + channels-last | 64 |"),
     ],
 )
 def test_saved_runs_render_as_tables(script: str, saved: str, expected: str) -> None:
     path = Path("benchmarks") / saved
     assert expected in _run(str(Path("benchmarks") / script), "--render", str(path))
+
+
+@pytest.mark.slow
+def test_the_step_profile_names_each_mode() -> None:
+    text = _run("benchmarks/profile_step.py", "-D", "depth=10", "--batch", "2", "--steps", "1", "--rows", "3")
+    assert "== default:" in text and "== memory-efficient:" in text and "host time per step" in text
 
 
 def test_a_benchmark_replaces_its_own_section_and_no_other(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ TOKENS = [
     *("slice(0, 2)", "upsample(2)", "conv_transpose(4, 2, stride=2)", "groupnorm(2)", "layernorm", "relu6"),
     *("mul", ", newest first", ", oldest first", " in ", " not in ", "&", "^", "<<", ">>", "ctz(8)"),
     *("(project, bn=false)", "maxpool(3, stride=2, ceil=true)", "conv(4, 3, dilation=2)", "index([1], 1)"),
+    *("across", " pooled", " upsampled", "stage s =", "log_densenet"),
     *("\x00", "é", "\u2028", "\t", "\n", "#", '"', "'", "\\", "\U0001d535", "\ufeff", "\r"),
 ]
 
@@ -165,6 +166,9 @@ MERGES = st.sampled_from(
     ]
 )
 EMITS = st.sampled_from(["last", "all", "sinks", "exponential"])
+RESAMPLERS = st.sampled_from(
+    ["", " pooled", ' pooled(mode="max")', " upsampled", ' upsampled(mode="bilinear")']
+)
 
 
 @st.composite
@@ -172,13 +176,16 @@ def programs(draw: st.DrawFn) -> str:
     channels = draw(st.sampled_from([2, 4]))  # even: grouped convolutions need it
     side = draw(st.sampled_from([4, 8, 9, 16]))
     body = [draw(OPS) for _ in range(draw(st.integers(0, 3)))]
-    for _ in range(draw(st.integers(0, 2))):
+    for index in range(draw(st.integers(0, 3))):
         unit = " ".join(draw(OPS) for _ in range(draw(st.integers(1, 3))))
         layers = draw(st.integers(1, 12))
         clauses = [f"take {draw(TAKES)}", f"merge {draw(MERGES)}"]
         if draw(st.booleans()):
             clauses.append(f"emit {draw(EMITS)}")
-        body.append(f"stage {layers} * {{ {unit} }} {{ {'; '.join(clauses)} }}")
+        if index and draw(st.booleans()):  # reach across earlier stages, named s0, s1, ...
+            reached = draw(st.lists(st.integers(0, index - 1), min_size=1, max_size=index, unique=True))
+            clauses.append(f"across {', '.join(f's{i}' for i in reached)}{draw(RESAMPLERS)}")
+        body.append(f"stage s{index} = {layers} * {{ {unit} }} {{ {'; '.join(clauses)} }}")
         body.extend(draw(OPS) for _ in range(draw(st.integers(0, 2))))
     if draw(st.booleans()):
         body += ["gap", "flatten", f"linear({draw(st.integers(1, 10))})"]

@@ -96,9 +96,9 @@ def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: s
     tensor and each pointwise result until the backward pass: for a DenseNet
     layer, two tensors as wide as all its inputs together. Here they are
     recomputed from the inputs, which are kept anyway, when the backward pass
-    needs them, and the last layer never runs twice. Batch norm recomputes on
-    copies of its running statistics, so they move once per step, as without
-    this mode; the gradients are the same.
+    needs them, and the last layer never runs twice. Batch norm recomputes
+    from the batch's statistics alone, so its running statistics move once
+    per step, as without this mode; the gradients are the same.
 
     ``merge``: ``"cat"`` (along channels), ``"sum"``, ``"module"`` (the first
     step takes the list) or ``""`` (one input, no merge).
@@ -119,15 +119,10 @@ def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: s
             (y,) = xs
         for step in chain[first:]:
             if again and isinstance(step, nn.modules.batchnorm._BatchNorm) and step.training:
-                names = ("running_mean", "running_var", "num_batches_tracked")
-                kept = [getattr(step, name) for name in names]
-                for name, value in zip(names, kept, strict=True):  # throwaway statistics
-                    setattr(step, name, None if value is None else value.clone())
-                try:
-                    y = step(y)
-                finally:
-                    for name, value in zip(names, kept, strict=True):
-                        setattr(step, name, value)
+                # Training batch norm normalises by the batch's statistics; without running
+                # statistics to update it computes exactly that, and the forward pass has
+                # already moved them once.
+                y = nn.functional.batch_norm(y, None, None, step.weight, step.bias, True, 0.0, step.eps)
             else:
                 y = step(y)
         return y
@@ -159,8 +154,15 @@ def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: s
         return checkpointing.checkpoint(  # type: ignore[no-any-return]
             lambda *xs: last(run(*xs)), *inputs, use_reentrant=False, context_fn=contexts
         )
-    params = [p for step in chain for p in step.parameters()]
-    own = list(last.parameters())
+    # A step's own parameters directly (a dict read) unless it has submodules: walking
+    # parameters() per segment per step is a measurable part of this mode's overhead.
+    params = [
+        p
+        for step in chain
+        for p in (step.parameters() if step._modules else step._parameters.values())
+        if p is not None
+    ]
+    own = [p for p in (last.parameters() if last._modules else last._parameters.values()) if p is not None]
     counts = (len(inputs), len(params))
     segment: torch.Tensor = RecomputedSegment.apply(  # type: ignore[no-untyped-call]
         run, last, counts, *inputs, *params, *own
