@@ -157,6 +157,11 @@ CASES: list[tuple[str, str, list[str]]] = [
         [],
     ),
     ("stage_name_reserved", NET.format(body="stage L = 2 * relu"), []),
+    (
+        "across_random_rule",
+        NET.format(body="stage a = 2 * relu\n    stage 3 * relu { across a; take random er(0.5, seed=1) }"),
+        [],
+    ),
     # recursion and size limits
     ("recursion_limit", "def deeper(n) { relu deeper(n + 1) }\n" + NET.format(body="deeper(0)"), []),
     ("layer_limit", NET.format(body="stage 200000 * relu"), []),

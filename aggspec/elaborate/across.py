@@ -140,6 +140,16 @@ def resolve(elaborator: Elaborator, step: s.Stage, env: Env) -> Across:
             # turns (none in the first), as Log-DenseNet's blocks reach their predecessors.
             raise _not_a_stage(elaborator, name, step, env)
         reached.extend(found)
+    # Each stage's record holds the outputs it reaches: bound their sum as connections are
+    # bounded, or a loop of stages each reaching all the earlier ones grows quadratically.
+    elaborator.reached += sum(info.length + 1 for info in reached)
+    limit = elaborator.limits.max_connections
+    if elaborator.reached > limit:
+        raise AggSpecError(
+            f"stages reaching across index {elaborator.reached:,} earlier outputs in all, more than "
+            f"the connection limit of {limit:,} (raise it with --max-connections)",
+            clause.span,
+        )
     prefix = [
         Value(node, elaborator.builder.graph.nodes[node]["shape"])
         for info in reached

@@ -123,15 +123,23 @@ def take_lists(
     pairs = length * offset + length * (length + 1) // 2
     if isinstance(unordered(rule), Where) and pairs > limit:
         # A where rule examines every pair: bound that work by the same limit.
+        reaching = f" reaching {offset:,} earlier outputs" if offset else ""
         raise AggSpecError(
-            f"a where rule over {length:,} layers examines {pairs:,} pairs, "
+            f"a where rule over {length:,} layers{reaching} examines {pairs:,} pairs, "
             f"more than the connection limit of {limit:,} "
             "(raise it with --max-connections)",
             span,
         )
     expected = getattr(rule, "expected_connections", None)
+    if expected is not None and offset:
+        # A random graph is drawn over one stage's layers (a layer without predecessors
+        # takes the stage input): it has no meaning across stages.
+        raise AggSpecError(
+            f"'{rule.describe()}' draws a random graph over one stage's layers; it cannot reach across",
+            span,
+        )
     if expected is not None:  # random graphs: refuse before networkx draws them
-        builder.check_connections(expected(offset + length), span)
+        builder.check_connections(expected(length), span)
     budget = limit - builder.connections
     takes: list[list[int]] = []
     total = 0

@@ -74,6 +74,7 @@ class Elaborator:
         self.defs: dict[str, s.Def] = {}
         self.stages: list[StageInfo] = []
         self.steps = 0
+        self.reached = 0  # outputs indexed by across clauses, summed over stages (bounded)
 
     # ------------------------------------------------------------ declarations
 

@@ -44,9 +44,13 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
     name = scope.prefix
     reach = across.resolve(elaborator, step, context.env)
     offset = reach.offset  # the rules see global indices: the stages reached across come first
-    stage_env = context.env.child({"L": offset + length})
-    take_rule = connectivity.take_rule(elaborator, step.take, stage_env)
-    takes = connectivity.take_lists(elaborator, take_rule, length, step, name, offset)
+    # The rules count globally (the stages reached across first); the unit and the merge's
+    # `then` steps see the stage's own L.
+    rule_env = context.env.child({"L": offset + length})
+    stage_env = context.env.child({"L": length})
+    shown = f"stage '{step.name.id}' ({name})" if step.name is not None else name  # in messages
+    take_rule = connectivity.take_rule(elaborator, step.take, rule_env)
+    takes = connectivity.take_lists(elaborator, take_rule, length, step, shown, offset)
     merge_clause = step.merge
     merge_op = merging.merge_kind(merge_clause.merge_kind, stage_env) if merge_clause else MERGES["concat"]
     project = bool(merge_clause and merge_clause.merge_kind.project)
@@ -54,7 +58,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
     using = step.emit.using if step.emit else None
     emit_project_bn = using.project_bn if using is not None else project_bn
     emit_rule, emit_merge, emit_project = connectivity.emit_rule(
-        elaborator, step.emit, stage_env, merge_op, project
+        elaborator, step.emit, rule_env, merge_op, project
     )
     emit_span = step.emit.span if step.emit else step.span
     try:
@@ -82,7 +86,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
             [outputs[j] for j in takes[l - 1]],
             scope=scope,
             context=stage_context,
-            what=f"layer {l} of {name} ",
+            what=f"layer {l} of {shown} ",
             span=step.span,
         )
         newest = taken[takes[l - 1].index(max(takes[l - 1]))]
@@ -99,7 +103,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
             context=layer_context,
             layer=l,
             projections=projections,
-            what=f"layer {l} of {name}: ",
+            what=f"layer {l} of {shown}: ",
             project_bn=project_bn,
         )
         if merge_clause and merge_clause.post.steps and len(taken) > 1:
@@ -117,7 +121,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
         except AggSpecError as exc:
             if len(exc.notes) >= MAX_NOTES:
                 raise
-            raise exc.with_note(Note(f"in layer {l} of {name}", step.span)) from None
+            raise exc.with_note(Note(f"in layer {l} of {shown}", step.span)) from None
         outputs.append(output)
 
     emitted = reach.to_one_size(
@@ -125,7 +129,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
         [outputs[j] for j in emits],
         scope=scope,
         context=stage_context,
-        what=f"the output of {name} ",
+        what=f"the output of {shown} ",
         span=emit_span,
     )
     newest = emitted[emits.index(max(emits))]
@@ -142,7 +146,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
         context=stage_context,
         layer=None,
         projections=projections,
-        what=f"output of {name}: ",
+        what=f"output of {shown}: ",
         project_bn=emit_project_bn,
     )
     source = elaborator.module.source

@@ -52,7 +52,7 @@ def same_shape(name: str, shapes: Sequence[Shape]) -> Shape:
     first = shapes[0]
     if any(shape != first for shape in shapes[1:]):
         raise OpError(
-            f"cannot {name} values of shapes {_listed(shapes)}: shapes differ "
+            f"'{name}' cannot merge values of shapes {_listed(shapes)}: shapes differ "
             f"(ask for '{name}(project)' to project them)"
         )
     return first
@@ -63,7 +63,7 @@ def concatenated(name: str, shapes: Sequence[Shape]) -> Shape:
     first = shapes[0]
     if any(len(s) != len(first) for s in shapes) or any(s[1:] != first[1:] for s in shapes):
         raise OpError(
-            f"cannot {name} values of shapes {_listed(shapes)}: all but the channel size must agree"
+            f"'{name}' cannot merge values of shapes {_listed(shapes)}: all but the channel size must agree"
         )
     return (sum(s[0] for s in shapes), *first[1:])
 
@@ -80,13 +80,13 @@ def broadcast(name: str, shapes: Sequence[Shape]) -> Shape:
     """
     first = shapes[0]
     if any(len(s) != len(first) for s in shapes):
-        raise OpError(f"cannot {name} values of shapes {_listed(shapes)}: they differ in rank")
+        raise OpError(f"'{name}' cannot merge values of shapes {_listed(shapes)}: they differ in rank")
     out = []
     for sizes in zip(*shapes, strict=True):
         wide = {size for size in sizes if size != 1}
         if len(wide) > 1:
             raise OpError(
-                f"cannot {name} values of shapes {_listed(shapes)}: "
+                f"'{name}' cannot merge values of shapes {_listed(shapes)}: "
                 "each size must agree or be 1 (PyTorch broadcasting)"
             )
         out.append(wide.pop() if wide else 1)

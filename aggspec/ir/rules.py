@@ -491,8 +491,10 @@ class Sinks:
         return {}
 
     def emit(self, L: int, takes: Sequence[Sequence[int]]) -> list[int]:
+        # The stage's own layers are the last len(takes) indices (a stage reaching across
+        # earlier stages numbers their outputs first; those are not its layers).
         taken = {j for take in takes for j in take}
-        return [l for l in range(1, L + 1) if l not in taken]
+        return [l for l in range(L - len(takes) + 1, L + 1) if l not in taken]
 
     def describe(self) -> str:
         return "sinks"

@@ -127,3 +127,42 @@ def test_a_stage_reaching_across_trains_and_matches_its_hand_written_forward() -
 def test_across_mistakes(body: str, message: str) -> None:
     with pytest.raises(AggSpecError, match=message):
         loads(NET.format(body=body))
+
+
+def test_a_unit_and_a_merges_then_steps_see_the_stages_own_L() -> None:
+    body = """stage a = 3 * unit
+    stage b = 2 * { conv(L, 3) } { across a; take dense }
+    stage c = 2 * unit { across a; take dense; merge concat then conv(L, 1) }"""
+    graph = loads(NET.format(body=body)).graph
+    b, c = graph.graph["stages"][1:]
+    assert graph.nodes[b.output]["shape"][0] == 2  # L = 2 in the unit, not the 6 the rules count to
+    then = [
+        n for n, d in graph.nodes(data=True) if d["stage"] == c.name and d["op"] == "conv" and not d["unit"]
+    ]
+    assert then and all(graph.nodes[n]["shape"][0] == 2 for n in then)
+
+
+def test_sinks_across_are_the_stages_own_layers_no_later_layer_takes() -> None:
+    spec = loads(
+        NET.format(body="stage a = 2 * unit\nstage b = 3 * unit { across a; take chain; emit sinks }")
+    )
+    b = spec.stages[1]
+    assert b.emits == (6,)  # its last layer: a's outputs are not its layers, whatever takes them
+
+
+def test_a_stages_name_appears_in_its_errors() -> None:
+    body = "stage a = 2 * unit\nmaxpool(2)\nstage late = 2 * unit { across a; take dense }"
+    with pytest.raises(AggSpecError, match=r"layer 1 of stage 'late' \(stage2\) takes outputs of sizes"):
+        loads(NET.format(body=body))
+
+
+def test_what_stages_reach_across_in_all_is_bounded_by_the_connection_limit() -> None:
+    from aggspec import Limits
+
+    text = "network N(input 4x8x8) {\n    for i in range(100) { stage s = 1 * relu { across s; merge sum } }\n}\n"
+    assert len(loads(text).stages) == 100  # 2 + 4 + ... + 198 = 9,900 outputs indexed in all
+    with pytest.raises(
+        AggSpecError, match="index 1,056 earlier outputs in all, more than the connection limit"
+    ) as caught:
+        loads(text, limits=Limits(max_connections=1_000))
+    assert (caught.value.line, caught.value.col) == (2, 48)  # the across clause

@@ -150,7 +150,9 @@ def test_merge_post_op_only_where_a_merge_happens() -> None:
 
 
 def test_sum_of_mismatched_shapes_needs_project() -> None:
-    with pytest.raises(AggSpecError, match=r"layer 2 of stage1: cannot sum values of shapes 4x8x8, 6x8x8"):
+    with pytest.raises(
+        AggSpecError, match=r"layer 2 of stage1: 'sum' cannot merge values of shapes 4x8x8, 6x8x8"
+    ):
         loads(stage_net("dense", "sum", L=2, unit="conv(6, 3)"))
     spec = loads(stage_net("dense", "sum(project)", L=3, unit="conv(6, 3)"))
     projections = [n for n, role in spec.graph.nodes(data="role") if role == "project"]

@@ -167,7 +167,9 @@ def test_the_registries_need_no_torch() -> None:
 def test_broadcast_shape_rule() -> None:
     assert broadcast("gate", [(8, 4, 4), (8, 1, 1)]) == (8, 4, 4)
     assert broadcast("gate", [(1, 4, 1), (8, 1, 4)]) == (8, 4, 4)
-    with pytest.raises(OpError, match="cannot gate values of shapes 8x4x4, 4x1x1: each size must agree"):
+    with pytest.raises(
+        OpError, match="'gate' cannot merge values of shapes 8x4x4, 4x1x1: each size must agree"
+    ):
         broadcast("gate", [(8, 4, 4), (4, 1, 1)])
     with pytest.raises(OpError, match="differ in rank"):
         broadcast("gate", [(8, 4, 4), (8,)])
