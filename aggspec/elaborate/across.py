@@ -17,13 +17,12 @@ import difflib
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import TYPE_CHECKING, Any
 
-from aggspec.elaborate.calls import arguments
+from aggspec.elaborate.calls import bind
 from aggspec.elaborate.context import Context, NameScope, Value
 from aggspec.errors import AggSpecError
 from aggspec.ir import StageInfo
 from aggspec.ir.ops import OPS
 from aggspec.ir.resample import RESAMPLERS, ResampleError, Resampler
-from aggspec.ir.signature import SignatureError
 from aggspec.lang import syntax as s
 from aggspec.lang.expressions import Env
 from aggspec.span import Span
@@ -159,7 +158,7 @@ def resolve(elaborator: Elaborator, step: s.Stage, env: Env) -> Across:
     return Across(tuple(reached), prefix, resampler, args, clause.span)
 
 
-def _resampler(clause: s.Resample | None, env: Env) -> tuple[Resampler | None, dict[str, Any]]:
+def _resampler(clause: s.NamedRule | None, env: Env) -> tuple[Resampler | None, dict[str, Any]]:
     if clause is None:
         return None, {}
     entry = RESAMPLERS.get(clause.name)
@@ -167,24 +166,12 @@ def _resampler(clause: s.Resample | None, env: Env) -> tuple[Resampler | None, d
         close = difflib.get_close_matches(clause.name, sorted(RESAMPLERS), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f" (resamplers: {', '.join(RESAMPLERS)})"
         raise AggSpecError(f"unknown resampler '{clause.name}'{hint}", clause.name_span)
-    args, kwargs = arguments(clause, env)
+    bound = bind(entry.signature, clause.name, clause, env)
     try:
-        bound = entry.signature.bind(clause.name, args, kwargs)
         entry.check(bound)
-    except SignatureError as exc:
-        raise AggSpecError(exc.message, _argument_span(clause, exc.argument)) from None
     except ResampleError as exc:
         raise AggSpecError(str(exc), clause.span) from None
     return entry, bound
-
-
-def _argument_span(clause: s.Resample, argument: int | str | None) -> Span:
-    if isinstance(argument, int) and argument < len(clause.args):
-        return clause.args[argument].span
-    for keyword in clause.kwargs:
-        if keyword.name == argument:
-            return keyword.span
-    return clause.span
 
 
 def _not_a_stage(elaborator: Elaborator, name: s.Name, step: s.Stage, env: Env) -> AggSpecError:

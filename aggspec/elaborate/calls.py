@@ -52,7 +52,7 @@ def _unknown_callable(elaborator: Elaborator, name: str) -> str:
     return f"unknown op or definition '{name}'{hint}"
 
 
-def arguments(call: s.Call | s.NamedRule | s.Resample, env: Env) -> tuple[list[Any], dict[str, Any]]:
+def arguments(call: s.Call | s.NamedRule, env: Env) -> tuple[list[Any], dict[str, Any]]:
     """The call's positional and keyword arguments, evaluated in ``env``."""
     args = [evaluate(a, env) for a in call.args]
     kwargs = {k.name: evaluate(k.value, env) for k in call.kwargs}

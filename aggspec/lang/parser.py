@@ -544,10 +544,10 @@ class _ToSyntax(Transformer[Token, list[s.Declaration]]):
         *names, resample = children
         return s.AcrossClause(tuple(_name(n) for n in names), resample, _span(meta))
 
-    def resample(self, meta: Any, children: list[Any]) -> s.Resample:
+    def resample(self, meta: Any, children: list[Any]) -> s.NamedRule:
         name, arguments = children
         args, kwargs = arguments if arguments is not None else ((), ())
-        return s.Resample(str(name), _token_span(name), args, kwargs, _span(meta))
+        return s.NamedRule(str(name), _token_span(name), args, kwargs, _span(meta))
 
     def stage_clauses(self, meta: Any, children: list[Any]) -> list[Any]:
         return _present(children)

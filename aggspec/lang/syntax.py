@@ -160,7 +160,10 @@ class Residual:
 
 @dataclass(frozen=True)
 class NamedRule:
-    """A connectivity rule by name: ``exponential(base=3)``, ``random ws(4, 0.75, seed=1)``."""
+    """A connectivity rule by name: ``exponential(base=3)``, ``random ws(4, 0.75, seed=1)``.
+
+    Also an ``across`` clause's resampler: ``upsampled(mode="bilinear")``.
+    """
 
     name: str
     name_span: Span
@@ -203,22 +206,11 @@ class EmitClause:
 
 
 @dataclass(frozen=True)
-class Resample:
-    """How an ``across`` clause brings outputs to one size: ``pooled``, ``upsampled(mode="bilinear")``."""
-
-    name: str
-    name_span: Span
-    args: tuple[Expr, ...]
-    kwargs: tuple[Keyword, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
 class AcrossClause:
     """``across b1, b2 pooled``: the earlier stages whose outputs the rules index before the stage's own."""
 
     stages: tuple[Name, ...]
-    resample: Resample | None
+    resample: NamedRule | None  # a resampler by name, with arguments as a rule has them
     span: Span
 
 

@@ -107,16 +107,7 @@ def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: s
     first = 1 if merge == "module" else 0
 
     def run(*xs: torch.Tensor, again: bool = False) -> torch.Tensor:
-        if merge == "cat":
-            y = torch.cat(xs, dim=1)
-        elif merge == "sum":
-            y = xs[0]
-            for x in xs[1:]:
-                y = y + x
-        elif merge == "module":
-            y = chain[0](list(xs))
-        else:
-            (y,) = xs
+        y = chain[0](list(xs)) if merge == "module" else RecomputedSegment.merged(merge, xs)
         for step in chain[first:]:
             if again and isinstance(step, nn.modules.batchnorm._BatchNorm) and step.training:
                 # Training batch norm normalises by the batch's statistics; without running
@@ -228,19 +219,7 @@ class RecomputedSegment(torch.autograd.Function):
             low = next((dtype for device, dtype in ctx.autocast if device == y.device.type), None)
             seen = y if low is None else y.to(low)  # what the last layer read under autocast
         last = ctx.last
-        weight = last.weight.to(seen.dtype)
-        bias = None if last.bias is None else last.bias.to(seen.dtype)
-        if isinstance(last, nn.Conv2d):
-            bias_sizes = None if bias is None else [bias.shape[0]]
-            input_grad, weight_grad, bias_grad = torch.ops.aten.convolution_backward(
-                grad, seen.detach(), weight, bias_sizes, list(last.stride), list(last.padding),
-                list(last.dilation), False, [0, 0], last.groups, [True, True, bias is not None],
-            )  # fmt: skip
-        else:  # nn.Linear
-            flat = grad.reshape(-1, grad.shape[-1])
-            input_grad = grad.matmul(weight)
-            weight_grad = flat.t().mm(seen.detach().reshape(-1, seen.shape[-1]))
-            bias_grad = None if bias is None else flat.sum(0)
+        input_grad, weight_grad, bias_grad = RecomputedSegment.last_backward(last, grad, seen.detach())
         wanted = [t for t, need in zip([*xs, *ctx.params], needs, strict=True) if need]
         found = iter(torch.autograd.grad(seen, wanted, input_grad, allow_unused=True) if wanted else ())
         grads = [next(found) if need else None for need in needs]
@@ -250,21 +229,37 @@ class RecomputedSegment(torch.autograd.Function):
         return (None, None, None, None, *grads, *own)
 
     @staticmethod
-    def _last_backward(last: nn.Module, grad: torch.Tensor, seen: torch.Tensor) -> list[Any]:
-        """The last layer's input, weight and bias gradients, as autograd computes them."""
+    def last_backward(last: nn.Module, grad: torch.Tensor, seen: torch.Tensor) -> list[Any]:
+        """The last layer's input, weight and bias gradients from the input it ``seen``, as autograd's.
+
+        The weight in ``seen``'s dtype (autocast's, when it ran under autocast).
+        """
+        weight: torch.Tensor = last.weight.to(seen.dtype)  # type: ignore[assignment]
         if isinstance(last, nn.Conv2d):
             bias_sizes = None if last.bias is None else [last.bias.shape[0]]
             return list(torch.ops.aten.convolution_backward(
-                grad, seen, last.weight, bias_sizes, list(last.stride), list(last.padding),
+                grad, seen, weight, bias_sizes, list(last.stride), list(last.padding),
                 list(last.dilation), False, [0, 0], last.groups, [True, True, last.bias is not None],
             ))  # fmt: skip
-        flat = grad.reshape(-1, grad.shape[-1])
-        weight: torch.Tensor = last.weight  # type: ignore[assignment]
+        flat = grad.reshape(-1, grad.shape[-1])  # nn.Linear
         return [
             grad.matmul(weight),
             flat.t().mm(seen.reshape(-1, seen.shape[-1])),
             None if last.bias is None else flat.sum(0),
         ]
+
+    @staticmethod
+    def merged(merge: str, xs: Any) -> torch.Tensor:
+        """The merge of ``xs`` along channels (``"cat"``), by sum (``"sum"``), or the one input (``""``)."""
+        if merge == "cat":
+            return torch.cat(xs, dim=1)
+        if merge == "sum":
+            y = xs[0]
+            for x in xs[1:]:
+                y = y + x
+            return y  # type: ignore[no-any-return]
+        (y,) = xs
+        return y  # type: ignore[no-any-return]
 
     @staticmethod
     def by_hand(ctx: Any, grad: torch.Tensor, needs: Any) -> list[Any]:
@@ -278,14 +273,7 @@ class RecomputedSegment(torch.autograd.Function):
         merge, chain = ctx.plain
         xs = ctx.saved_tensors
         with torch.no_grad():
-            if merge == "cat":
-                y = torch.cat(xs, dim=1)
-            elif merge == "sum":
-                y = xs[0]
-                for x in xs[1:]:
-                    y = y + x
-            else:
-                (y,) = xs
+            y = RecomputedSegment.merged(merge, xs)
             records: list[tuple[Any, torch.Tensor, torch.Tensor, Any]] = []  # step, in, out, statistics
             for step in chain:
                 if isinstance(step, nn.ReLU):
@@ -299,7 +287,7 @@ class RecomputedSegment(torch.autograd.Function):
                     records.append((step, y, out, (mean, invstd, reserve, index)))
                 y = out
             last = ctx.last
-            g, weight_grad, bias_grad = RecomputedSegment._last_backward(last, grad, y)
+            g, weight_grad, bias_grad = RecomputedSegment.last_backward(last, grad, y)
             step_grads: list[Any] = []
             for step, x, out, saved in reversed(records):
                 if saved is None:
