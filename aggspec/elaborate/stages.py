@@ -43,7 +43,7 @@ def stage(elaborator: Elaborator, step: s.Stage, value: Value, context: Context)
     scope = context.scope.child_fresh("stage")
     name = scope.prefix
     reach = across.resolve(elaborator, step, context.env)
-    offset = reach.offset  # the rules see global indices: the stages reached across come first
+    offset = reach.offset
     # The rules count globally (the stages reached across first); the unit and the merge's
     # `then` steps see the stage's own L.
     rule_env = context.env.child({"L": offset + length})

@@ -161,3 +161,13 @@ def test_colours_and_legend_come_from_the_registries(monkeypatch) -> None:
     assert family_colour("smooth") == family_colour("smooth") and family_colour("smooth").startswith("#")
     assert 'label="conv1\nconv 3x3 /2\n4x4x4"' in source  # the op's own description
     assert f'fillcolor="{family_colour("smooth")}"' in source.split("subgraph")[0]
+
+
+def test_each_resampling_of_an_across_stage_is_a_box_of_its_own_at_layer_level() -> None:
+    spec = aggspec.load(EXAMPLES / "unet_bilinear.agg")
+    source = draw(spec, "layer").source
+    resampled = [n for n, role in spec.graph.nodes(data="role") if role == "resample"]
+    assert len(resampled) == 4  # one bilinear upsampling per decoder layer
+    for node in resampled:
+        assert re.search(rf'"?{re.escape(node)}"? \[', source), node  # drawn as itself, not in stage2:out
+    assert "upsample x2 bilinear" in source
