@@ -24,7 +24,7 @@ from aggspec.analysis.counts import (
     stage_fan_in,
     weight_layer_path_lengths,
 )
-from aggspec.analysis.hops import stage_hops
+from aggspec.analysis.hops import SEARCH_BUDGET, closed_form_hops, stage_hops
 from aggspec.ir import Limits, StageInfo
 from aggspec.ir.shapes import format_shape
 from aggspec.options import check_option, collect_params
@@ -128,8 +128,12 @@ def analyze(
     per_node = {node: (node_parameters(graph, node), node_macs(graph, node)) for node in graph}
     totals = stage_totals(graph, spec.stages, per_node)
     stages = []
+    # One search budget for the whole report, shared by the stages that must be searched
+    # (no closed form, or reaching across), so that hundreds of them stay bounded too.
+    searched = sum(1 for stage in spec.stages if stage.offset or closed_form_hops(stage) is None)
+    budget = SEARCH_BUDGET // max(searched, 1)
     for stage in spec.stages:
-        hops = stage_hops(stage, stages=spec.stages, graph=graph)
+        hops = stage_hops(stage, search_budget=budget, stages=spec.stages, graph=graph)
         stages.append(
             StageReport(
                 name=stage.name,

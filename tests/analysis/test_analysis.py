@@ -227,11 +227,7 @@ def test_sampled_hops_are_marked_in_the_report(monkeypatch) -> None:
     spec = aggspec.loads(
         "network T(input 4x8x8) { stage 60 * relu { take random er(p=0.2, seed=1); merge sum } }"
     )
-    monkeypatch.setattr(
-        aggspec.analysis.report,
-        "stage_hops",
-        lambda stage, **kw: aggspec.analysis.hops.stage_hops(stage, search_budget=500, **kw),
-    )
+    monkeypatch.setattr(aggspec.analysis.report, "SEARCH_BUDGET", 500)
     report = aggspec.analyze(spec)
     (stage,) = report.stages
     assert stage.hops_sampled_sources is not None and stage.hops_sampled_sources < 61
@@ -267,3 +263,17 @@ def test_a_stage_that_follows_its_predecessor_directly_counts_the_shared_value_o
     n, _, _ = layer_edges(b, spec.stages, spec.graph)
     assert n == 6  # seven indices, six values
     assert stage_hops(b, stages=spec.stages, graph=spec.graph).unreachable_pairs == 0
+
+
+def test_the_search_budget_is_shared_by_the_stages_searched(monkeypatch) -> None:
+    stage = "stage 60 * relu { take random er(p=0.2, seed=1); merge sum }"
+    one = aggspec.loads(f"network T(input 4x8x8) {{ {stage} }}")
+    two = aggspec.loads(
+        f"network T(input 4x8x8) {{ {stage}\n {stage}\n stage 60 * relu {{ take dense; merge sum }} }}"
+    )
+    n, sources, _ = layer_edges(one.stages[0])
+    monkeypatch.setattr(aggspec.analysis.report, "SEARCH_BUDGET", n * (n + len(sources)) + 1)
+    assert aggspec.analyze(one).stages[0].hops_sampled_sources is None  # the whole budget: every output
+    sampled = [s.hops_sampled_sources for s in aggspec.analyze(two).stages]
+    assert sampled[0] is not None and sampled[1] is not None  # half each: estimated
+    assert sampled[2] is None  # dense has a closed form: it takes no share
