@@ -109,13 +109,23 @@ def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: s
     def run(*xs: torch.Tensor, again: bool = False) -> torch.Tensor:
         y = chain[0](list(xs)) if merge == "module" else RecomputedSegment.merged(merge, xs)
         for step in chain[first:]:
-            if again and isinstance(step, nn.modules.batchnorm._BatchNorm) and step.training:
+            if not (again and isinstance(step, nn.modules.batchnorm._BatchNorm) and step.training):
+                y = step(y)
+            elif type(step) in RecomputedSegment.LOCAL_BATCH_NORMS:
                 # Training batch norm normalises by the batch's statistics; without running
                 # statistics to update it computes exactly that, and the forward pass has
                 # already moved them once.
                 y = nn.functional.batch_norm(y, None, None, step.weight, step.bias, True, 0.0, step.eps)
-            else:
-                y = step(y)
+            else:  # SyncBatchNorm's statistics span processes: run it, on throwaway running statistics
+                names = ("running_mean", "running_var", "num_batches_tracked")
+                kept = [getattr(step, name) for name in names]
+                for name, value in zip(names, kept, strict=True):
+                    setattr(step, name, None if value is None else value.clone())
+                try:
+                    y = step(y)
+                finally:
+                    for name, value in zip(names, kept, strict=True):
+                        setattr(step, name, value)
         return y
 
     if not torch.is_grad_enabled():
@@ -157,9 +167,8 @@ def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: s
     counts = (len(inputs), len(params))
     # The common chain (batch norm and ReLU after a concat, a sum or nothing) is
     # differentiated by hand in the backward pass, without a nested autograd call.
-    plain = merge in ("cat", "sum", "") and all(
-        isinstance(s, (nn.ReLU, nn.modules.batchnorm._BatchNorm)) for s in chain
-    )
+    local = (nn.ReLU, *RecomputedSegment.LOCAL_BATCH_NORMS)
+    plain = merge in ("cat", "sum", "") and all(type(s) in local for s in chain)
     segment: torch.Tensor = RecomputedSegment.apply(  # type: ignore[no-untyped-call]
         run, last, counts, (merge, tuple(chain)) if plain else None, *inputs, *params, *own
     )
@@ -179,6 +188,9 @@ class RecomputedSegment(torch.autograd.Function):
     training and ReLUs, without autocast) makes those calls itself, without
     the nested autograd call, whose host time dominated a GPU step.
     """
+
+    # Batch norms whose statistics are the local batch's (not SyncBatchNorm's, which span processes).
+    LOCAL_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
     @staticmethod
     def forward(

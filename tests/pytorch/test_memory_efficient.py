@@ -170,3 +170,31 @@ def test_a_segment_keeps_its_modules_in_the_module_table_in_order() -> None:
     plain = run_passes(lower(spec.graph), [])
     efficient = run_passes(lower(spec.graph), [memory_efficient])
     assert list(efficient.modules) == list(plain.modules)
+
+
+def test_sync_batch_norm_recomputes_through_its_module_and_plain_batch_norm_by_hand() -> None:
+    """SyncBatchNorm's statistics span processes: recomputing it from the local batch would
+    differentiate another function, so its module runs again; a plain BatchNorm2d is recomputed
+    from the batch alone. (On one process SyncBatchNorm computes what BatchNorm2d does.)"""
+    spec = aggspec.load(EXAMPLES / "densenet_cifar.agg", depth=10)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    runs: dict[str, list[int]] = {}
+    results = {}
+    for kind in ("plain", "sync"):
+        model = aggspec.build(spec, memory_efficient=True, init_seed=0)
+        if kind == "sync":
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        calls: list[int] = []
+        for norm in norms:
+            norm.register_forward_hook(lambda *_, calls=calls: calls.append(1))
+        y = model(x)
+        forward = len(calls)
+        y.sum().backward()
+        runs[kind] = [forward, len(calls) - forward]
+        results[kind] = (y.detach(), [p.grad for p in model.parameters()])
+    assert runs["plain"] == [9, 0]  # recomputed by hand: the modules do not run in the backward pass
+    assert runs["sync"] == [9, 8]  # every batch norm of a segment runs again (the head's is not in one)
+    torch.testing.assert_close(results["sync"][0], results["plain"][0], rtol=0, atol=0)
+    for a, b in zip(results["sync"][1], results["plain"][1], strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
