@@ -14,6 +14,10 @@ from aggspec.spec import Spec
 
 __all__ = ["FORMATS", "connectivity_image", "connectivity_matrix", "matrix_figure"]
 
+# The most panels in a row: a network of hundreds of stages (a loop of them) would otherwise
+# make a picture hundreds of thousands of pixels wide and many gigabytes to draw.
+MAX_PANELS = 24
+
 # The most cells a stage's heat map has along either side: about the pixels it
 # is drawn in, so each cell is a pixel or more and no connection is skipped.
 IMAGE_SIDE = 300
@@ -69,7 +73,10 @@ def connectivity_image(stage: StageInfo, side: int = IMAGE_SIDE) -> np.ndarray:
 
 
 def matrix_figure(specs: Sequence[Spec], path: str | os.PathLike[str]) -> tuple[int, int]:
-    """Heat maps of every stage's connectivity, one row per spec; returns the image size (w, h)."""
+    """Heat maps of every stage's connectivity, one row per spec; returns the image size (w, h).
+
+    At most ``MAX_PANELS`` stages per spec are drawn, the last panel saying how many are left out.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,7 +88,7 @@ def matrix_figure(specs: Sequence[Spec], path: str | os.PathLike[str]) -> tuple[
                 f"network {spec.name} has no stages, so --matrix has no connectivity to draw "
                 "(draw the network itself with `aggspec viz` without --matrix)"
             )
-    columns = max(len(spec.stages) for spec in specs)
+    columns = min(max(len(spec.stages) for spec in specs), MAX_PANELS)
     figure, axes = plt.subplots(
         len(specs), columns, figsize=(4 * columns, 4 * len(specs)), squeeze=False, constrained_layout=True
     )
@@ -92,6 +99,11 @@ def matrix_figure(specs: Sequence[Spec], path: str | os.PathLike[str]) -> tuple[
                 axis.axis("off")
                 continue
             stage = spec.stages[column]
+            if column == columns - 1 and len(spec.stages) > columns:  # say what is left out
+                axis.text(
+                    1.02, 0.5, f"... and {len(spec.stages) - columns:,} more stages, not drawn",
+                    transform=axis.transAxes, rotation=90, va="center", fontsize=9,
+                )  # fmt: skip
             L, last = stage.length, stage.offset + stage.length  # in layer coordinates, whatever the cells
             axis.imshow(
                 connectivity_image(stage),

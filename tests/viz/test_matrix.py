@@ -47,3 +47,16 @@ def test_a_stage_reaching_across_has_a_column_for_every_output_it_can_take(tmp_p
     assert [int(j) for j in matrix[-1].nonzero()[0]] == [6, 22, 30, 34, 36, 37]
     assert [int(matrix[-1, j]) for j in (37, 36, 34, 30, 22, 6)] == [1, 2, 3, 4, 5, 6]
     assert matrix_figure([spec], tmp_path / "m.png") == (1200, 400)
+
+
+def test_a_network_of_many_stages_draws_a_bounded_picture(tmp_path) -> None:
+    from aggspec import loads
+    from aggspec.viz.matrix import MAX_PANELS, matrix_figure
+
+    spec = loads(
+        "network N(input 4x8x8) {\n    for i in range(100) { stage 3 * relu { take dense; merge sum } }\n}\n"
+    )
+    assert len(spec.stages) == 100
+    width, height = matrix_figure([spec], tmp_path / "m.png")
+    assert (width, height) == (400 * MAX_PANELS, 400)  # not 40,000 pixels wide
+    assert (tmp_path / "m.png").stat().st_size > 0
