@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aggspec.ir.signature import Parameter, Signature
+from aggspec.values import show_value
 
 __all__ = ["RESAMPLERS", "ResampleError", "Resampler", "Size"]
 
@@ -50,16 +51,9 @@ class Resampler:
 
     def describe(self, args: Mapping[str, Any]) -> str:
         """The resampler as written with its non-default arguments: ``upsampled(mode="bilinear")``."""
-        shown = [
-            f"{p.name}={_show(args[p.name])}" for p in self.signature.parameters if args[p.name] != p.default
-        ]
+        changed = [p.name for p in self.signature.parameters if args[p.name] != p.default]
+        shown = [f"{name}={show_value(args[name])}" for name in changed]
         return f"{self.name}({', '.join(shown)})" if shown else self.name
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return f'"{value}"' if isinstance(value, str) else str(value)
 
 
 def _smallest(sizes: Sequence[Size]) -> Size:
