@@ -156,7 +156,10 @@ def closed_form_hops(stage: StageInfo) -> HopsOfGap | None:
     >>> [closed_form_hops(stage)(d) for d in range(1, 5)]  # popcount(d)
     [1, 1, 2, 1]
     """
-    return stage.take_rule.closed_form_hops()
+    if stage.offset:  # the closed forms are of one stage's rule; across stages, search
+        return None
+    found: HopsOfGap | None = stage.take_rule.closed_form_hops()
+    return found
 
 
 def stage_hops(
@@ -198,7 +201,7 @@ def stage_hops(
     >>> stage_hops(stage)
     HopStats(max_hops=4, mean_hops=2.0, pairs=10, unreachable_pairs=0, sampled_sources=None)
     """
-    hops_of_gap = closed_form_hops(stage) if closed_form and not stage.offset else None
+    hops_of_gap = closed_form_hops(stage) if closed_form else None
     if hops_of_gap is not None:
         L = stage.length
         distances = np.fromiter(map(hops_of_gap, range(1, L + 1)), dtype=np.int64, count=L)

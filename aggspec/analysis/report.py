@@ -129,8 +129,8 @@ def analyze(
     totals = stage_totals(graph, spec.stages, per_node)
     stages = []
     # One search budget for the whole report, shared by the stages that must be searched
-    # (no closed form, or reaching across), so that hundreds of them stay bounded too.
-    searched = sum(1 for stage in spec.stages if stage.offset or closed_form_hops(stage) is None)
+    # (those without a closed form), so that hundreds of them stay bounded too.
+    searched = sum(1 for stage in spec.stages if closed_form_hops(stage) is None)
     budget = SEARCH_BUDGET // max(searched, 1)
     for stage in spec.stages:
         hops = stage_hops(stage, search_budget=budget, stages=spec.stages, graph=graph)
