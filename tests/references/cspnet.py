@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .common import StagesClassifier
+
 
 def conv_bn(inputs: int, outputs: int, k: int = 1, stride: int = 1, act: bool = True) -> nn.Sequential:
     layers: list[nn.Module] = [
@@ -46,7 +48,7 @@ class CrossStage(nn.Module):
         return self.conv_transition(torch.cat([crossing, through], 1))
 
 
-class CSPResNet50(nn.Module):
+class CSPResNet50(StagesClassifier):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         self.stem = nn.Sequential(conv_bn(3, 64, 7, 2), nn.MaxPool2d(3, 2, 1))
@@ -56,7 +58,3 @@ class CSPResNet50(nn.Module):
             inputs = outputs
         self.stages = nn.Sequential(*stages)
         self.fc = nn.Linear(1024, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stages(self.stem(x))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))

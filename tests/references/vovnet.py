@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .common import StagesClassifier
+
 
 def conv_bn_relu(inputs: int, outputs: int, k: int = 3, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
@@ -40,7 +42,7 @@ class OsaBlock(nn.Module):
         return y + x if self.residual else y
 
 
-class VoVNet39(nn.Module):
+class VoVNet39(StagesClassifier):
     def __init__(self, classes: int = 1000) -> None:
         super().__init__()
         self.stem = nn.Sequential(
@@ -58,7 +60,3 @@ class VoVNet39(nn.Module):
                 inputs = outputs
         self.stages = nn.Sequential(*stages)
         self.fc = nn.Linear(1024, classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stages(self.stem(x))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
