@@ -33,6 +33,7 @@ from aggspec.ir.lowering import TorchCall
 from aggspec.ir.merges import MERGES
 from aggspec.ir.ops import OPS
 from aggspec.pytorch.functions import resolve
+from aggspec.pytorch.instantiate import ModuleFactory
 
 __all__ = ["Lowered", "ModuleNames", "lower", "module_paths"]
 
@@ -94,35 +95,33 @@ class Lowered:
 
     def root(self) -> nn.Module:
         """A module tree holding every module, registered in graph order."""
-        root = nn.Module()
+        make = ModuleFactory()
+        root = make.container()
         for path, call in self.modules.items():
             *parents, leaf = path.split(".")
             owner = root
             for part in parents:
-                if not hasattr(owner, part):
-                    owner.add_module(part, nn.Module())
-                owner = getattr(owner, part)
-            owner.add_module(leaf, call.build())
+                if part not in owner._modules:
+                    owner.add_module(part, make.container())
+                owner = owner._modules[part]  # type: ignore[assignment]  # added just above
+            owner.add_module(leaf, make(call))
         return root
 
     def graph_module(self, root: nn.Module) -> fx.GraphModule:
-        """The ``fx.GraphModule`` of the program, holding ``root``'s modules whole.
+        """The ``fx.GraphModule`` of the program, holding ``root``'s module tree as it is.
 
-        ``fx.GraphModule`` copies only what nodes name: after a pass that reads
-        a module's weight (``get_attr linear1.weight``) without calling the
-        module, it would hold a bare container with the weight where the
-        emitted file has the ``nn.Linear``, a different module tree that
-        ``init_weights`` initialises differently. So every module of the table
-        that no node calls is put back whole, in the place the GraphModule gave it.
+        ``fx.GraphModule(root, graph)`` would copy only what nodes name: after
+        a pass that reads a module's weight (``get_attr linear1.weight``)
+        without calling the module, it would hold a bare container with the
+        weight where the emitted file has the ``nn.Linear``, a different module
+        tree that ``init_weights`` initialises differently. So the GraphModule
+        adopts ``root``'s children whole, in the table's order (the emitted
+        file's), and only then gets the graph.
         """
-        model = fx.GraphModule(root, self.graph, class_name=self.name)
-        called = {node.target for node in self.graph.nodes if node.op == "call_module"}
-        for path in self.modules.keys() - called:
-            *parents, leaf = path.split(".")
-            owner: nn.Module = model
-            for part in parents:
-                owner = getattr(owner, part)
-            setattr(owner, leaf, root.get_submodule(path))
+        model = fx.GraphModule(nn.Module(), fx.Graph(), class_name=self.name)
+        for name, child in root.named_children():
+            model.add_module(name, child)
+        model.graph = self.graph  # generates the forward code
         return model
 
 
