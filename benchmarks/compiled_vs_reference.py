@@ -18,11 +18,14 @@ the order alternating (``benchmarks/timing.py``). Reported per network:
 
 With ``--compile`` both models go through ``torch.compile`` (inductor) first;
 on two cores that takes minutes per network, so only the networks named by
-``--networks`` (default: DenseNet-BC-100-12) are compiled.
+``--networks`` (default: DenseNet-BC-100-12) are compiled. With
+``--channels-last`` both models and the batch are in channels-last layout,
+which oneDNN's CPU convolutions prefer.
 
     python benchmarks/compiled_vs_reference.py                # eager, every network
     python benchmarks/compiled_vs_reference.py --quick        # fewer pairs, no depth-1202 network
     python benchmarks/compiled_vs_reference.py --compile      # torch.compile, DenseNet-BC-100-12
+    python benchmarks/compiled_vs_reference.py --channels-last --networks DenseNet-BC-100-12
     python benchmarks/compiled_vs_reference.py --write        # also update benchmarks/results.md
 """
 
@@ -96,6 +99,7 @@ class Row:
     network: str
     batch: int
     compiled: bool
+    channels_last: bool
     step: Ratio  # compiled model / hand-written, seconds per step
     first: Ratio  # the first step of freshly built models (eager) or the compile + first step
     memory_ratio: float
@@ -113,9 +117,9 @@ def _pair(case: Case) -> tuple[nn.Module, nn.Module, Any]:
     return ours, reference, spec
 
 
-def _first_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def _first_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, channels_last: bool) -> float:
     """The first training step of a model just built (its construction not timed)."""
-    step = TrainingStep(model, "cpu")
+    step = TrainingStep(model, "cpu", channels_last=channels_last)
     return _timed(lambda: step(x, y))
 
 
@@ -125,19 +129,21 @@ def _timed(work: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def measure(case: Case, pairs: int, compile: bool, peak: float) -> Row:
+def measure(case: Case, pairs: int, compile: bool, peak: float, channels_last: bool = False) -> Row:
     ours, reference, spec = _pair(case)
     x = torch.randn(case.batch, *spec.input_shape)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
     y = torch.randint(0, case.classes, (case.batch,))
-    a = TrainingStep(ours, "cpu", compile=compile)
-    b = TrainingStep(reference, "cpu", compile=compile)
+    a = TrainingStep(ours, "cpu", channels_last=channels_last, compile=compile)
+    b = TrainingStep(reference, "cpu", channels_last=channels_last, compile=compile)
     if compile:  # the first step compiles; compiling fresh models again would take many more minutes
         first = ratio([(_timed(lambda: a(x, y)), _timed(lambda: b(x, y)))])
     else:
         first = ratio(
             interleaved(
-                lambda: _first_step(aggspec.build(spec), x, y),
-                lambda: _first_step(case.reference(), x, y),
+                lambda: _first_step(aggspec.build(spec), x, y, channels_last),
+                lambda: _first_step(case.reference(), x, y, channels_last),
                 min(pairs, 9),  # three pairs spread 0.9-1.7 on this machine: too few to judge 1.1
             )
         )
@@ -147,20 +153,35 @@ def measure(case: Case, pairs: int, compile: bool, peak: float) -> Row:
     memory = saved_bytes(ours, x) / saved_bytes(reference, x)
     flops = 3 * 2 * aggspec.analyze(spec).macs * case.batch
     row = Row(
-        case.label, case.batch, compile, step, first, memory, flops / step.a / peak, flops / step.b / peak
+        case.label,
+        case.batch,
+        compile,
+        channels_last,
+        step,
+        first,
+        memory,
+        flops / step.a / peak,
+        flops / step.b / peak,
     )
     print(f"{case.label}: step {step}, first step {first}, memory {memory:.2f}", flush=True)
     return row
 
 
-def run(quick: bool, compile: bool = False, networks: list[str] | None = None) -> tuple[list[Row], float]:
+def run(
+    quick: bool, compile: bool = False, networks: list[str] | None = None, channels_last: bool = False
+) -> tuple[list[Row], float]:
     """The rows for the chosen networks, and the GEMM peak (FLOP/s) they are measured against."""
     peak = gemm_flops()
     if networks is None:
         networks = ["DenseNet-BC-100-12"] if compile else [c.label for c in CASES if not (quick and c.deep)]
     pairs = 5 if quick else 11
-    rows = [measure(case, pairs, compile, peak) for case in CASES if case.label in networks]
+    rows = [measure(case, pairs, compile, peak, channels_last) for case in CASES if case.label in networks]
     return rows, peak
+
+
+def mode(row: Row) -> str:
+    """How a row's models ran: eager or torch.compile, and the layout when not the default."""
+    return ("torch.compile" if row.compiled else "eager") + (", channels-last" if row.channels_last else "")
 
 
 def setup(peak: float) -> str:
@@ -185,7 +206,7 @@ def table(rows: list[Row], peak: float) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r.network} | {'torch.compile' if r.compiled else 'eager'} | {r.batch} | {r.step.a:.3f} "
+            f"| {r.network} | {mode(r)} | {r.batch} | {r.step.a:.3f} "
             f"| {r.step.b:.3f} | {r.step} | {r.first} | {r.memory_ratio:.2f} "
             f"| {r.peak_fraction:.0%} / {r.reference_peak_fraction:.0%} |"
         )
@@ -198,15 +219,18 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="5 pairs, no depth-1202 network")
     parser.add_argument("--compile", action="store_true", help="both models through torch.compile")
+    parser.add_argument("--channels-last", action="store_true", help="both models in channels-last layout")
     parser.add_argument("--networks", nargs="*", help="labels to run (default: all; DenseNet with --compile)")
     parser.add_argument("--write", action="store_true", help="update the section in benchmarks/results.md")
     args = parser.parse_args()
-    rows, peak = run(args.quick, args.compile, args.networks)
+    rows, peak = run(args.quick, args.compile, args.networks, args.channels_last)
     text = table(rows, peak)
     print(text)
     if args.write:
-        flags = " --compile" if args.compile else ""
+        flags = (" --compile" if args.compile else "") + (" --channels-last" if args.channels_last else "")
+        flags += f" --networks {' '.join(args.networks)}" if args.networks else ""
         title = "Compiled vs hand-written PyTorch" + (" (torch.compile)" if args.compile else "")
+        title += " (channels-last)" if args.channels_last else ""
         write_section(title, f"`python benchmarks/compiled_vs_reference.py{flags} --write`\n\n{text}")
 
 

@@ -6,6 +6,7 @@ renderers re-read the JSON that GPU runs left in benchmarks/.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -103,6 +104,7 @@ def test_the_build_and_step_tables_render_what_they_are_given() -> None:
         "DenseNet-BC-100-12",
         32,
         True,
+        False,
         Ratio(1.0, 1.1, 0.95, 0.9, 1.0),
         Ratio(150, 60, 2.5, 2.5, 2.5),
         1.0,
@@ -111,4 +113,8 @@ def test_the_build_and_step_tables_render_what_they_are_given() -> None:
     )
     assert "| DenseNet-BC-100-12 | torch.compile | 32 | 1.000 | 1.100 | 0.95 (0.90-1.00) |" in (
         compiled_vs_reference.table([row], 175e9)
+    )
+    laid_out = dataclasses.replace(row, compiled=False, channels_last=True)
+    assert "| DenseNet-BC-100-12 | eager, channels-last | 32 |" in compiled_vs_reference.table(
+        [laid_out], 175e9
     )
