@@ -50,6 +50,16 @@ def test_the_step_profile_names_each_mode() -> None:
     assert "== default:" in text and "== memory-efficient:" in text and "host time per step" in text
 
 
+@pytest.mark.slow
+def test_the_gemm_share_splits_each_layout_into_convolutions_and_the_rest() -> None:
+    text = _run("benchmarks/gemm_share.py", "-D", "depth=10", "--batch", "2", "--steps", "1")
+    rows = [line for line in text.splitlines() if line.startswith(("| contiguous", "| channels-last"))]
+    assert len(rows) == 2
+    for row in rows:
+        step, conv, rest = (float(cell) for cell in row.split("|")[2:7] if "%" not in cell)
+        assert conv > 0 and abs(step - conv - rest) < 2e-3  # the split adds up to the step
+
+
 def test_a_benchmark_replaces_its_own_section_and_no_other(tmp_path: Path) -> None:
     import doctest
 
