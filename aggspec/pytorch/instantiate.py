@@ -15,8 +15,9 @@ is the same module when
   prototype's default weights, which never survive a build).
 
 Anything else is constructed anew each time: a module with children, with
-tensors outside its parameters and buffers or with parameters of a subclass,
-or one that draws random state ``init_weights`` leaves alone.
+tensors outside its parameters and buffers, with parameters of a subclass or
+hooks registered by its constructor, or one that draws random state
+``init_weights`` leaves alone.
 """
 
 from __future__ import annotations
@@ -71,7 +72,16 @@ def _copyable(module: nn.Module, drew: bool) -> bool:
         return False
     if any(type(b) is not torch.Tensor for b in module._buffers.values() if b is not None):
         return False
-    return not any(isinstance(value, torch.Tensor) for value in module.__dict__.values())
+    for name, value in module.__dict__.items():
+        if isinstance(value, torch.Tensor):  # state outside the parameters and buffers
+            return False
+        if isinstance(value, dict) and value and name not in _OWN_CONTAINERS:
+            return False  # a hook the constructor registered may be bound to the prototype itself
+    return True
+
+
+# The containers _copy replaces with the copy's own; any other non-empty dict is a reason not to copy.
+_OWN_CONTAINERS = frozenset({"_parameters", "_buffers", "_modules"})
 
 
 def _copy(prototype: nn.Module) -> nn.Module:

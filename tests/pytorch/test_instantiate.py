@@ -8,7 +8,7 @@ from torch import nn
 
 import aggspec
 from aggspec.ir.lowering import TorchCall
-from aggspec.pytorch.instantiate import REDRAWN, ModuleFactory
+from aggspec.pytorch.instantiate import REDRAWN, ModuleFactory, _copyable
 from aggspec.pytorch.lower import lower
 from aggspec.pytorch.passes import resolve_passes, run_passes
 from aggspec.pytorch.runtime import init_weights
@@ -96,3 +96,16 @@ def test_init_weights_redraws_every_parameter_of_the_classes_copies_rely_on(cls:
             p.fill_(float("nan"))
     init_weights(module, seed=0)
     assert all(not p.isnan().any() for p in module.parameters())
+
+
+def test_what_is_copied_and_what_is_constructed_each_time() -> None:
+    assert _copyable(nn.ReLU(), drew=False)
+    assert _copyable(nn.Conv2d(3, 4, 3), drew=True)  # its weights are redrawn by init_weights
+    assert not _copyable(nn.Embedding(3, 4), drew=True)
+    assert not _copyable(nn.Sequential(nn.ReLU()), drew=False)
+    hooked = nn.ReLU()
+    hooked.register_forward_hook(lambda module, args, out: out)  # may be bound to this very instance
+    assert not _copyable(hooked, drew=False)
+    stateful = nn.ReLU()
+    stateful.scale = torch.ones(1)  # a tensor outside the parameters and buffers would be shared
+    assert not _copyable(stateful, drew=False)
