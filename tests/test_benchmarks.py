@@ -60,6 +60,24 @@ def test_the_gemm_share_splits_each_layout_into_convolutions_and_the_rest() -> N
         assert conv > 0 and abs(step - conv - rest) < 2e-3  # the split adds up to the step
 
 
+def test_the_split_form_of_a_dense_layer_computes_the_concatenated_one() -> None:
+    import torch
+
+    from benchmarks.split_concat import concatenated, split
+
+    xs = [torch.randn(2, c, 5, 5, requires_grad=True) for c in (24, 12, 12)]
+    bn, conv = torch.nn.BatchNorm2d(48), torch.nn.Conv2d(48, 8, 1, bias=False)
+    torch.nn.init.uniform_(bn.weight)
+    torch.nn.init.uniform_(bn.bias)
+    a = split(xs, bn, conv)
+    grads_a = torch.autograd.grad(a.square().sum(), [*xs, bn.weight, conv.weight])
+    b = concatenated(xs, bn, conv)
+    grads_b = torch.autograd.grad(b.square().sum(), [*xs, bn.weight, conv.weight])
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    for ga, gb in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-4)
+
+
 def test_a_benchmark_replaces_its_own_section_and_no_other(tmp_path: Path) -> None:
     import doctest
 
