@@ -76,13 +76,8 @@ def build_speed(quick: bool) -> list[Figure]:
 
 
 def memory_mode(quick: bool) -> list[Figure]:
-    args = argparse.Namespace(
-        device="cpu",
-        batch=16 if quick else 64,
-        steps=1,
-        repeats=3 if quick else 7,
-        amp=None,
-        channels_last=False,
+    args = memory_efficient.arguments().parse_args(
+        ["--batch", "16" if quick else "64", "--steps", "1", "--repeats", "3" if quick else "7"]
     )
     figures: list[Figure] = []
     for case in memory_efficient.CASES[: 1 if quick else 3]:

@@ -122,7 +122,8 @@ def write_results(text: str, setup_key: str) -> None:
     write_section(f"Memory-efficient mode ({setup_key})", f"`{command} --write`\n\n{text}")
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The command line; ``python -m benchmarks`` parses its own settings with it too."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -137,6 +138,11 @@ def main() -> None:
     )
     parser.add_argument("--networks", nargs="*", help="labels to run (default: all)")
     add_output_arguments(parser)
+    return parser
+
+
+def main() -> None:
+    parser = arguments()
     args = parser.parse_args()
     if args.render:
         saved = json.loads(args.render.read_text())
