@@ -107,10 +107,10 @@ def memory_mode(quick: bool) -> list[Figure]:
 def compiled_speed(quick: bool) -> list[Figure]:
     rows, _ = compiled_vs_reference.run(quick)
     if not quick:  # inductor on two cores: several minutes per model
-        compiled = ["DenseNet-BC-100-12", "SparseNet-BC-100-24", "PreAct-ResNet-110"]  # 1202: too long
-        rows += compiled_vs_reference.run(quick, compile=True, networks=compiled)[0]
         # oneDNN's CPU convolutions prefer channels-last: the best share of the peak found here
         rows += compiled_vs_reference.run(quick, networks=["DenseNet-BC-100-12"], channels_last=True)[0]
+        compiled = ["DenseNet-BC-100-12", "SparseNet-BC-100-24", "PreAct-ResNet-110"]  # 1202: too long
+        rows += compiled_vs_reference.run(quick, compile=True, networks=compiled)[0]
     figures: list[Figure] = []
     for row in rows:
         mode = compiled_vs_reference.mode(row)

@@ -164,6 +164,10 @@ def measure(case: Case, pairs: int, compile: bool, peak: float, channels_last: b
         flops / step.b / peak,
     )
     print(f"{case.label}: step {step}, first step {first}, memory {memory:.2f}", flush=True)
+    if compile:
+        # Dynamo's caches hold the compiled models and their graphs for the life of the
+        # process: three networks took the full run past this machine's 24 GiB.
+        torch._dynamo.reset()
     return row
 
 
