@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 
@@ -34,6 +38,7 @@ from benchmarks import build_speed as build_speeds  # noqa: E402
 from benchmarks import compiled_vs_reference, memory_efficient  # noqa: E402
 from benchmarks.results import write_section  # noqa: E402
 
+T = TypeVar("T")
 Figure = tuple[str, str, str, str, bool | None]  # what, measured, before, goal, met (None: no goal)
 
 
@@ -81,7 +86,7 @@ def memory_mode(quick: bool) -> list[Figure]:
     )
     figures: list[Figure] = []
     for case in memory_efficient.CASES[: 1 if quick else 3]:
-        row = memory_efficient.measure(case, args)
+        row = isolated(memory_efficient.measure, case, args)
         goal = row.network == "DenseNet-BC-100-12"
         figures.append(
             (
@@ -104,13 +109,25 @@ def memory_mode(quick: bool) -> list[Figure]:
     return figures
 
 
+def isolated(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in a fresh Python process, its result sent back.
+
+    Each measurement starts from an empty heap: in one process, what earlier
+    networks left in the allocator and in dynamo's caches added up past this
+    machine's 24 GiB by the third compiled network.
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(work, *args).result()
+
+
 def compiled_speed(quick: bool) -> list[Figure]:
-    rows, _ = compiled_vs_reference.run(quick)
+    run = compiled_vs_reference.run
+    rows = isolated(run, quick)[0]
     if not quick:  # inductor on two cores: several minutes per model
         # oneDNN's CPU convolutions prefer channels-last: the best share of the peak found here
-        rows += compiled_vs_reference.run(quick, networks=["DenseNet-BC-100-12"], channels_last=True)[0]
-        compiled = ["DenseNet-BC-100-12", "SparseNet-BC-100-24", "PreAct-ResNet-110"]  # 1202: too long
-        rows += compiled_vs_reference.run(quick, compile=True, networks=compiled)[0]
+        rows += isolated(run, quick, False, ["DenseNet-BC-100-12"], True)[0]
+        for network in ("DenseNet-BC-100-12", "SparseNet-BC-100-24", "PreAct-ResNet-110"):  # 1202: too long
+            rows += isolated(run, quick, True, [network])[0]
     figures: list[Figure] = []
     for row in rows:
         mode = compiled_vs_reference.mode(row)
