@@ -1,6 +1,6 @@
 """Every performance figure of the performance issue, measured here, beside its reference and goal.
 
-    python -m benchmarks            # the full run (about 20 minutes on two cores, 10 of them torch.compile)
+    python -m benchmarks            # the full run (15-20 minutes on two cores, about half torch.compile)
     python -m benchmarks --quick    # a few minutes: smaller batches, fewer repeats, no torch.compile
     python -m benchmarks --write    # also write the summary into benchmarks/results.md
 
