@@ -109,15 +109,15 @@ def memory_mode(quick: bool) -> list[Figure]:
     return figures
 
 
-def isolated(work: Callable[..., T], *args: Any) -> T:
-    """``work(*args)`` in a fresh Python process, its result sent back.
+def isolated(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``work(*args, **kwargs)`` in a fresh Python process, its result sent back.
 
     Each measurement starts from an empty heap: in one process, what earlier
     networks left in the allocator and in dynamo's caches added up past this
     machine's 24 GiB by the third compiled network.
     """
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(work, *args).result()
+        return pool.submit(work, *args, **kwargs).result()
 
 
 def compiled_speed(quick: bool) -> list[Figure]:
@@ -125,9 +125,9 @@ def compiled_speed(quick: bool) -> list[Figure]:
     rows = isolated(run, quick)[0]
     if not quick:  # inductor on two cores: several minutes per model
         # oneDNN's CPU convolutions prefer channels-last: the best share of the peak found here
-        rows += isolated(run, quick, False, ["DenseNet-BC-100-12"], True)[0]
+        rows += isolated(run, quick, networks=["DenseNet-BC-100-12"], channels_last=True)[0]
         for network in ("DenseNet-BC-100-12", "SparseNet-BC-100-24", "PreAct-ResNet-110"):  # 1202: too long
-            rows += isolated(run, quick, True, [network])[0]
+            rows += isolated(run, quick, compile=True, networks=[network])[0]
     figures: list[Figure] = []
     for row in rows:
         mode = compiled_vs_reference.mode(row)

@@ -166,7 +166,7 @@ def measure(case: Case, pairs: int, compile: bool, peak: float, channels_last: b
     print(f"{case.label}: step {step}, first step {first}, memory {memory:.2f}", flush=True)
     if compile:
         # Dynamo's caches hold the compiled models and their graphs for the life of the
-        # process: three networks took the full run past this machine's 24 GiB.
+        # process: compiling several networks in one run took it past this machine's 24 GiB.
         torch._dynamo.reset()
     return row
 
