@@ -30,6 +30,18 @@ def test_the_summary_entry_point_explains_itself() -> None:
 
 
 @pytest.mark.slow
+def test_a_measurement_runs_in_a_process_of_its_own() -> None:
+    import os
+    import runpy
+
+    from benchmarks.timing import gemm_flops
+
+    summary = runpy.run_module("benchmarks.__main__", run_name="benchmarks_summary")
+    assert summary["isolated"](os.getpid) != os.getpid()
+    assert summary["isolated"](gemm_flops, size=64, repeats=1) > 1e6  # keywords and the result cross over
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("script", "saved", "expected"),
     [
