@@ -17,7 +17,8 @@ is the same module when
 Anything else is constructed anew each time: a module with children, with
 tensors outside its parameters and buffers, with parameters of a subclass or
 hooks registered by its constructor, or one that draws random state
-``init_weights`` leaves alone.
+``init_weights`` leaves alone; and every module while PyTorch's global
+parameter or buffer registration hooks are installed.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class ModuleFactory:
     """
 
     def __init__(self) -> None:
-        self._prototypes: dict[TorchCall, nn.Module | None] = {}  # None: construct every time
+        # Keyed by the call's source text, not the call: TorchCall equality says 0.0 == -0.0
+        # (LeakyReLU(-0.0) is another module), and a call holding a list has no hash.
+        self._prototypes: dict[str, nn.Module | None] = {}  # None: construct every time
         self._container = nn.Module()  # kept empty: the containers' prototype
 
     def container(self) -> nn.Module:
@@ -52,14 +55,25 @@ class ModuleFactory:
         return _copy(self._container)
 
     def __call__(self, call: TorchCall) -> nn.Module:
-        if call in self._prototypes:
-            prototype = self._prototypes[call]
-            return call.build() if prototype is None else _copy(prototype)
+        key = call.source()
+        if key in self._prototypes:
+            prototype = self._prototypes[key]
+            return call.build() if prototype is None or _registration_hooked() else _copy(prototype)
         before = torch.random.get_rng_state()
         module: nn.Module = call.build()
         drew = not torch.equal(before, torch.random.get_rng_state())
-        self._prototypes[call] = module if _copyable(module, drew) else None
+        self._prototypes[key] = module if _copyable(module, drew) else None
         return module
+
+
+def _registration_hooked() -> bool:
+    """Whether hooks on every parameter or buffer registration are installed (PyTorch's global ones).
+
+    A copy's parameters and buffers are not registered one by one, so such a
+    hook would not see them; with one installed, every module is constructed.
+    """
+    hooks = ("_global_parameter_registration_hooks", "_global_buffer_registration_hooks")
+    return any(getattr(nn.modules.module, name, None) for name in hooks)
 
 
 def _copyable(module: nn.Module, drew: bool) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -109,3 +111,33 @@ def test_what_is_copied_and_what_is_constructed_each_time() -> None:
     stateful = nn.ReLU()
     stateful.scale = torch.ones(1)  # a tensor outside the parameters and buffers would be shared
     assert not _copyable(stateful, drew=False)
+
+
+def test_calls_equal_as_data_but_not_as_source_get_modules_of_their_own() -> None:
+    """``0.0 == -0.0``: a LeakyReLU of slope -0.0 is not a copy of the one of slope 0.0."""
+    model = aggspec.build(aggspec.loads("network T(input 2x2x2) { leaky_relu(0.0) leaky_relu(-0.0) }"))
+    slopes = [m.negative_slope for m in model.modules() if isinstance(m, nn.LeakyReLU)]
+    assert [math.copysign(1.0, s) for s in slopes] == [1.0, -1.0]
+    made = ModuleFactory()
+    assert made(TorchCall("Upsample", (), (("size", [4, 4]),))).size == [4, 4]  # a list: no hash needed
+
+
+def test_global_registration_hooks_see_every_parameter_and_buffer() -> None:
+    from torch.nn.modules.module import (
+        register_module_buffer_registration_hook,
+        register_module_parameter_registration_hook,
+    )
+
+    seen: list[str] = []
+    handles = [
+        register_module_parameter_registration_hook(lambda module, name, value: seen.append(name)),
+        register_module_buffer_registration_hook(lambda module, name, value: seen.append(name)),
+    ]
+    try:
+        # The three batch norms are one constructor call: two would be copies.
+        repeated = "network T(input 3x8x8) { conv(4, 3) bn relu conv(4, 3) bn relu conv(4, 3) bn relu }"
+        model = aggspec.build(aggspec.loads(repeated), verify=False)
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert len(seen) == len(list(model.parameters())) + len(list(model.buffers()))
