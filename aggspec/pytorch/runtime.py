@@ -155,6 +155,22 @@ def recompute(steps: tuple[nn.Module, ...], inputs: list[torch.Tensor], merge: s
         return checkpointing.checkpoint(  # type: ignore[no-any-return]
             lambda *xs: last(run(*xs)), *inputs, use_reentrant=False, context_fn=contexts
         )
+    if any(step._modules for step in steps):
+        # A step with submodules (a parametrization such as weight_norm puts its weight in
+        # one) has parameters the hand-made backward does not know: recompute the whole
+        # segment with PyTorch's checkpoint, the last layer included. Its second run is the
+        # recomputation, where batch norm leaves the running statistics alone.
+        from torch.utils import checkpoint as checkpointing
+
+        runs = [0]
+
+        def whole(*xs: torch.Tensor) -> torch.Tensor:
+            runs[0] += 1
+            return last(run(*xs, again=runs[0] > 1))  # type: ignore[no-any-return]
+
+        return checkpointing.checkpoint(  # type: ignore[no-any-return]
+            whole, *inputs, use_reentrant=False, determinism_check="none"
+        )
     # A step's own parameters directly (a dict read) unless it has submodules: walking
     # parameters() per segment per step is a measurable part of this mode's overhead.
     params = [

@@ -198,3 +198,20 @@ def test_sync_batch_norm_recomputes_through_its_module_and_plain_batch_norm_by_h
     torch.testing.assert_close(results["sync"][0], results["plain"][0], rtol=0, atol=0)
     for a, b in zip(results["sync"][1], results["plain"][1], strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_a_parametrized_layer_is_recomputed_by_checkpoint_with_the_same_gradients() -> None:
+    """weight_norm puts a conv's weight in a submodule, which the hand-made backward does not know."""
+    from torch.nn.utils.parametrizations import weight_norm
+
+    spec = aggspec.load(EXAMPLES / "densenet_cifar.agg", depth=10)
+    plain = aggspec.build(spec)
+    efficient = aggspec.build(spec, memory_efficient=True)
+    for model in (plain, efficient):
+        weight_norm(model.get_submodule("stage1.layer2.conv1"))  # the last layer of a segment
+        weight_norm(model.get_submodule("stage1.layer2.bn1"), name="weight", dim=0)  # one before it
+    ours, theirs = run_and_differentiate(efficient, (3, 32, 32)), run_and_differentiate(plain, (3, 32, 32))
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    assert_same_model(efficient, plain)  # running statistics moved once
