@@ -28,8 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aggspec  # noqa: E402
-from aggspec.api import build_spec  # noqa: E402
-from aggspec.lang.params import parse_define  # noqa: E402
+from benchmarks.specs import load_with_defines  # noqa: E402
 from benchmarks.steps import TrainingStep  # noqa: E402
 from benchmarks.timing import gemm_flops  # noqa: E402
 
@@ -61,7 +60,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
     defines = args.defines or ["depth=100", "bottleneck=true"]
-    spec = build_spec(Path(args.spec).read_text(), args.spec, [parse_define(d) for d in defines])
+    spec = load_with_defines(args.spec, defines)
     peak = gemm_flops()
     flops = 3 * 2 * aggspec.analyze(spec).macs * args.batch
     print(

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aggspec  # noqa: E402
+from benchmarks.specs import load_with_defines  # noqa: E402
 from benchmarks.steps import TrainingStep  # noqa: E402
 
 
@@ -32,16 +33,14 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--spec", default=str(ROOT / "examples" / "densenet_cifar.agg"))
-    parser.add_argument("-D", dest="defines", action="append", default=["depth=100", "bottleneck=true"])
+    parser.add_argument(
+        "-D", dest="defines", action="append", default=[], help="default: depth=100 bottleneck=true"
+    )
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--rows", type=int, default=12)
     args = parser.parse_args()
-    overrides = {}
-    for define in args.defines:
-        name, _, value = define.partition("=")
-        overrides[name] = {"true": True, "false": False}.get(value, int(value) if value.isdigit() else value)
-    spec = aggspec.load(args.spec, overrides)
+    spec = load_with_defines(args.spec, args.defines or ["depth=100", "bottleneck=true"])
     x = torch.randn(args.batch, *spec.input_shape, device=args.device)
     y = torch.randint(0, spec.output_shape[0], (args.batch,), device=args.device)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if args.device == "cuda" else [])
